@@ -1,15 +1,18 @@
 """The ``scribbleseg`` command: one typer app, each command group registered from its own module.
 
-Every :class:`~scribbleseg.errors.ScribblesegError` raised below is printed as one red line and the
-process exits with code 2; no traceback reaches the user for bad input.
+Every :class:`~scribbleseg.errors.ScribblesegError` raised by any command (sub-groups included) is
+printed as one red ``error:`` line and the process exits with code 2; no traceback reaches the user for
+bad input. The mapping lives in the click group class, so ``typer.testing.CliRunner().invoke(app, ...)``
+sees exactly what a user sees (``result.exit_code == 2``, message in the output); commands need no
+decorator, they simply raise ``ScribblesegError`` subclasses.
 """
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from scribbleseg.errors import ScribblesegError
 from scribbleseg.cli import (
@@ -22,7 +25,23 @@ from scribbleseg.cli import (
     train_command,
 )
 
+USER_ERROR_EXIT_CODE = 2
+
+
+class UserErrorGroup(TyperGroup):
+    """Click group that turns :class:`ScribblesegError` into a one-line message and exit code 2."""
+
+    def invoke(self, ctx):  # noqa: D102 - click API
+        try:
+            return super().invoke(ctx)
+        except ScribblesegError as err:
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(err))}",
+                                                      highlight=False)
+            raise typer.Exit(USER_ERROR_EXIT_CODE) from None
+
+
 app = typer.Typer(
+    cls=UserErrorGroup,
     name="scribbleseg",
     help="Scribble-supervised semantic segmentation with prototype-based feature augmentation (PFA).",
     no_args_is_help=True,
@@ -36,9 +55,5 @@ for _module in (info_command, data_commands, train_command, eval_command, predic
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script; maps user errors to exit code 2."""
-    try:
-        app(args=argv, standalone_mode=True)
-    except ScribblesegError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
-        sys.exit(2)
+    """Entry point of the console script (``scribbleseg``) and of ``python -m scribbleseg``."""
+    app(args=argv)
