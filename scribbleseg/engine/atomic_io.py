@@ -1,0 +1,75 @@
+"""Atomic file writes: a temp file in the destination folder, flushed and fsynced, then ``os.replace``.
+
+A reader therefore sees either the old file or the complete new one, never a half-written file (e.g. a
+``last.safetensors`` cut short by a crash or a kill during saving). Every engine file goes through here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scribbleseg.errors import ScribblesegError
+
+
+class OutputDirError(ScribblesegError):
+    """The output folder cannot be created or written to (the message names the folder)."""
+
+
+def ensure_writable_dir(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (and parents) if needed and check that files can be created in it.
+
+    Raises :class:`OutputDirError` naming the folder when it cannot be created or is not writable.
+    """
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputDirError(f"cannot create output folder {path}: {err.strerror or err}") from err
+    if not path.is_dir():
+        raise OutputDirError(f"output path {path} exists and is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise OutputDirError(f"output folder {path} is not writable: {err.strerror or err}") from err
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
+    target = Path(path)
+    ensure_writable_dir(target.parent)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically.
+
+    Only plain containers of tensors / numbers / strings should be saved here, so that the file can be
+    read back with ``torch.load(..., weights_only=True)``.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,68 @@
+"""Build the PFA segmentor (MiT encoder + SegFormer head + prototype machinery) from a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scribbleseg.engine.config import ExperimentConfig, ModelConfig, PfaConfig
+from scribbleseg.errors import ConfigError
+from scribbleseg.models import MixTransformer, SegFormerHead, load_encoder_weights
+from scribbleseg.pfa import PFASegmentor, PFASettings
+
+
+def build_encoder(model_cfg: ModelConfig) -> MixTransformer:
+    """The Mix Transformer named by ``model.backbone`` or shaped by ``model.dims``."""
+    if model_cfg.dims is not None:
+        dims = model_cfg.dims
+        return MixTransformer(
+            embed_dims=dims.embed_dims, depths=dims.depths, num_heads=dims.num_heads,
+            mlp_ratios=dims.mlp_ratios, sr_ratios=dims.sr_ratios, strides=model_cfg.strides,
+            drop_path_rate=model_cfg.drop_path,
+        )
+    try:
+        return MixTransformer.from_name(model_cfg.backbone, strides=model_cfg.strides,
+                                        drop_path_rate=model_cfg.drop_path)
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"model.backbone: unknown backbone '{model_cfg.backbone}' ({err})") from err
+
+
+def backbone_label(model_cfg: ModelConfig) -> str:
+    """A short description of the encoder shape, used to check that a checkpoint fits a config."""
+    if model_cfg.dims is not None:
+        dims = model_cfg.dims
+        return (f"mit(custom embed_dims={list(dims.embed_dims)} depths={list(dims.depths)} "
+                f"strides={list(model_cfg.strides)})")
+    return f"{model_cfg.backbone}(strides={list(model_cfg.strides)})"
+
+
+def pfa_settings(pfa_cfg: PfaConfig) -> PFASettings:
+    """The ``pfa`` config section as the method's own settings object."""
+    return PFASettings(
+        use_local=pfa_cfg.use_local,
+        use_global=pfa_cfg.use_global,
+        warmup=pfa_cfg.warmup_iters,
+        slots=pfa_cfg.slots,
+        top_k_fraction=pfa_cfg.top_k_fraction,
+        momentum=pfa_cfg.momentum,
+        lambda_local=pfa_cfg.lambda_local,
+        lambda_global=pfa_cfg.lambda_global,
+        pce_on=pfa_cfg.pce_on,
+        proj_dim=pfa_cfg.proj_dim,
+    )
+
+
+def build_segmentor(cfg: ExperimentConfig, num_classes: int, load_pretrained: bool = True) -> PFASegmentor:
+    """A fresh :class:`PFASegmentor` for ``num_classes`` classes.
+
+    Args:
+        cfg: experiment config (``model`` and ``pfa`` sections are used).
+        num_classes: K, the number of classes including background.
+        load_pretrained: load ``model.pretrained`` into the encoder (off when a checkpoint follows).
+    """
+    encoder = build_encoder(cfg.model)
+    if load_pretrained and cfg.model.pretrained:
+        path = Path(cfg.model.pretrained).expanduser()
+        load_encoder_weights(encoder, path)
+    head = SegFormerHead(in_channels=encoder.embed_dims, num_classes=num_classes,
+                         embed_dim=cfg.model.embed_dim, dropout=cfg.model.dropout)
+    return PFASegmentor(encoder, head, num_classes=num_classes, settings=pfa_settings(cfg.pfa))
