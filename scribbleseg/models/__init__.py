@@ -1,1 +1,12 @@
-"""scribbleseg.models"""
+"""scribbleseg.models: the MiT encoder, SegFormer's MLP decoder, weight loading and complexity counts.
+
+>>> enc = MixTransformer.from_name("mit_b1", strides=(4, 2, 2, 1))
+>>> head = SegFormerHead(enc.embed_dims, num_classes=21)
+>>> logits = head.classify(head.fuse(enc(images)))   # [N, 21, H/4, W/4]
+"""
+
+from scribbleseg.models.mit_variants import MIT_VARIANTS, MitVariant, resolve_variant
+from scribbleseg.models.mix_transformer import MixTransformer
+from scribbleseg.models.segformer_head import SegFormerHead
+
+__all__ = ["MIT_VARIANTS", "MitVariant", "MixTransformer", "SegFormerHead", "resolve_variant"]
