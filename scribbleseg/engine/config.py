@@ -85,8 +85,22 @@ class ModelConfig(StrictModel):
     freeze_encoder_norms: bool = False
 
 
+class PfaPceTargetConfig(StrictModel):
+    """Which prediction the partial cross-entropy supervises in each phase (Tab. 2 last two rows)."""
+
+    warmup: Literal["basic", "local", "global"] = "basic"
+    local: Literal["basic", "local", "global"] = "local"
+    global_: Literal["basic", "local", "global"] = Field("global", alias="global")
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    def as_dict(self) -> dict[str, str]:
+        """``{"warmup": ..., "local": ..., "global": ...}`` as :class:`PFASettings` wants it."""
+        return {"warmup": self.warmup, "local": self.local, "global": self.global_}
+
+
 class PfaConfig(StrictModel):
-    """Prototype-based feature augmentation (maps to :class:`scribbleseg.pfa.PFASettings`).
+    """Prototype-based feature augmentation; every field maps 1:1 to :class:`scribbleseg.pfa.PFASettings`.
 
     ``use_local`` / ``use_global`` both false is the pCE baseline of Tab. 2.
     """
@@ -95,12 +109,17 @@ class PfaConfig(StrictModel):
     use_global: bool = True
     warmup_iters: int = Field(1000, ge=0)
     slots: int = Field(5, ge=1)
-    top_k_fraction: float = Field(0.08, gt=0.0, le=1.0)
+    topk_ratio: float = Field(0.08, gt=0.0, le=1.0)
+    confidence: Literal["softmax", "minmax"] = "softmax"
     momentum: float = Field(0.99, ge=0.0, le=1.0)
     lambda_local: float = Field(0.01, ge=0.0)
     lambda_global: float = Field(0.01, ge=0.0)
-    pce_on: Literal["basic", "augmented"] = "augmented"
-    proj_dim: int | None = Field(None, ge=1)
+    consistency: Literal["ce", "kl", "released"] = "ce"
+    detach_consistency_target: bool = True
+    pce_target: PfaPceTargetConfig = PfaPceTargetConfig()
+    share_augmenter: bool = True
+    background_always_present: bool = True
+    background_index: int = Field(0, ge=0)
 
 
 class OptimConfig(StrictModel):
@@ -162,11 +181,11 @@ class ExperimentConfig(StrictModel):
 
     def to_yaml(self) -> str:
         """The resolved config as YAML text (loads back to an equal config)."""
-        return yaml.safe_dump(json.loads(self.model_dump_json()), sort_keys=False)
+        return yaml.safe_dump(json.loads(self.to_json()), sort_keys=False)
 
     def to_json(self) -> str:
         """The resolved config as compact JSON (stored in checkpoint metadata)."""
-        return self.model_dump_json()
+        return self.model_dump_json(by_alias=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,11 +235,16 @@ def read_config_tree(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ())
     return _deep_merge(base, raw)
 
 
+def _keys_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The keys a section accepts in YAML (aliases where set) mapped to their field infos."""
+    return {(info.alias or name): info for name, info in model.model_fields.items()}
+
+
 def _section_model(dotted: list[str]) -> type[BaseModel] | None:
     """The pydantic model class that holds the key at the end of ``dotted`` (None if not a model)."""
     model: type[BaseModel] = ExperimentConfig
     for part in dotted[:-1]:
-        field = model.model_fields.get(part)
+        field = _keys_of(model).get(part)
         if field is None:
             return None
         inner = _model_in_annotation(field.annotation)
@@ -246,7 +270,7 @@ def _unknown_key_message(dotted: list[str], where: str) -> str:
     section = _section_model(dotted)
     message = f"unknown config key '{key}' in {where}"
     if section is not None:
-        valid = list(section.model_fields)
+        valid = list(_keys_of(section))
         close = difflib.get_close_matches(dotted[-1], valid, n=1, cutoff=0.0)
         if close:
             prefix = ".".join(dotted[:-1])
@@ -299,9 +323,10 @@ def _check_override_key(dotted: list[str], text: str) -> None:
     """Reject an override whose key does not exist, naming the nearest valid key."""
     model: type[BaseModel] = ExperimentConfig
     for depth, part in enumerate(dotted):
-        if part not in model.model_fields:
+        keys = _keys_of(model)
+        if part not in keys:
             raise ConfigError(_unknown_key_message(dotted[: depth + 1], f"--set {text}"))
-        inner = _model_in_annotation(model.model_fields[part].annotation)
+        inner = _model_in_annotation(keys[part].annotation)
         if depth < len(dotted) - 1:
             if inner is None:
                 raise ConfigError(

@@ -35,29 +35,22 @@ def backbone_label(model_cfg: ModelConfig) -> str:
     return f"{model_cfg.backbone}(strides={list(model_cfg.strides)})"
 
 
-def pfa_settings(pfa_cfg: PfaConfig) -> PFASettings:
-    """The ``pfa`` config section as the method's own settings object."""
-    return PFASettings(
-        use_local=pfa_cfg.use_local,
-        use_global=pfa_cfg.use_global,
-        warmup=pfa_cfg.warmup_iters,
-        slots=pfa_cfg.slots,
-        top_k_fraction=pfa_cfg.top_k_fraction,
-        momentum=pfa_cfg.momentum,
-        lambda_local=pfa_cfg.lambda_local,
-        lambda_global=pfa_cfg.lambda_global,
-        pce_on=pfa_cfg.pce_on,
-        proj_dim=pfa_cfg.proj_dim,
-    )
+def pfa_settings(pfa_cfg: PfaConfig, ignore_index: int = 255) -> PFASettings:
+    """The ``pfa`` config section as the method's own settings object (fields map 1:1)."""
+    fields = pfa_cfg.model_dump()
+    fields["pce_target"] = pfa_cfg.pce_target.as_dict()
+    return PFASettings(**fields, ignore_index=ignore_index)
 
 
-def build_segmentor(cfg: ExperimentConfig, num_classes: int, load_pretrained: bool = True) -> PFASegmentor:
+def build_segmentor(cfg: ExperimentConfig, num_classes: int, load_pretrained: bool = True,
+                    ignore_index: int = 255) -> PFASegmentor:
     """A fresh :class:`PFASegmentor` for ``num_classes`` classes.
 
     Args:
         cfg: experiment config (``model`` and ``pfa`` sections are used).
         num_classes: K, the number of classes including background.
         load_pretrained: load ``model.pretrained`` into the encoder (off when a checkpoint follows).
+        ignore_index: label value of unscribbled pixels in the training scribbles.
     """
     encoder = build_encoder(cfg.model)
     if load_pretrained and cfg.model.pretrained:
@@ -65,4 +58,4 @@ def build_segmentor(cfg: ExperimentConfig, num_classes: int, load_pretrained: bo
         load_encoder_weights(encoder, path)
     head = SegFormerHead(in_channels=encoder.embed_dims, num_classes=num_classes,
                          embed_dim=cfg.model.embed_dim, dropout=cfg.model.dropout)
-    return PFASegmentor(encoder, head, num_classes=num_classes, settings=pfa_settings(cfg.pfa))
+    return PFASegmentor(encoder, head, num_classes=num_classes, settings=pfa_settings(cfg.pfa, ignore_index))
