@@ -1,12 +1,22 @@
-"""Build training / evaluation data sets from the ``data`` config section.
+"""Build training / evaluation data sets and the resumable training loader from the ``data`` section.
 
 When ``data.synthetic`` is set and ``data.root`` holds no data set yet, the built-in synthetic set is
 generated there first (so the demo and tests need no download).
+
+Reproducible, resumable data order: the epoch's order comes from ``DistributedSampler`` seeded by
+(``train.seed``, epoch) (also with one process), and every sample is augmented with its own seed derived
+from (seed, epoch, position), whichever worker loads it. A run resumed at iteration ``s`` therefore
+starts the loader of epoch ``s // iters_per_epoch`` at batch ``s % iters_per_epoch`` and sees exactly the
+batches the uninterrupted run would have seen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from scribbleseg.data import (
     DatasetInfo,
@@ -18,7 +28,102 @@ from scribbleseg.data import (
     open_dataset,
 )
 from scribbleseg.engine.config import DataConfig, ExperimentConfig
-from scribbleseg.errors import DataError
+from scribbleseg.engine.seeding import isolated_rng, sample_seed
+from scribbleseg.errors import ConfigError, DataError
+
+
+class PerSampleSeededTransform:
+    """Wraps an albumentations ``Compose`` so that each call uses the seed set in ``next_seed``.
+
+    It deliberately has no ``set_random_seed`` method, so the data set's once-per-worker reseeding
+    leaves it alone; :class:`SeededSamples` sets ``next_seed`` before loading each sample.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.next_seed: int | None = None
+
+    def __call__(self, **kwargs: Any) -> dict:
+        if self.next_seed is not None:
+            self.inner.set_random_seed(self.next_seed)
+        return self.inner(**kwargs)
+
+
+class SeededSamples(Dataset):
+    """``dataset[(index, seed)]``: the sample ``index`` augmented with ``seed`` (global RNGs untouched)."""
+
+    def __init__(self, base: Dataset, transform: PerSampleSeededTransform) -> None:
+        self.base = base
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, seed = key
+        self.transform.next_seed = seed
+        with isolated_rng(seed):
+            return self.base[index]
+
+
+class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Batches of ``(index, sample_seed)`` for one epoch of one rank, starting at batch ``start_batch``.
+
+    The order is ``DistributedSampler(shuffle=True, seed=seed, drop_last=True)`` at ``epoch``; incomplete
+    last batches are dropped so that every iteration has the same batch size.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, epoch: int, start_batch: int = 0,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.order = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                                        drop_last=True)
+        self.order.set_epoch(epoch)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = epoch
+        self.start_batch = start_batch
+        self.rank = rank
+        self.world_size = world_size
+
+    def batches_per_epoch(self) -> int:
+        """Full batches in one epoch of this rank."""
+        return len(self.order) // self.batch_size
+
+    def __len__(self) -> int:
+        return max(self.batches_per_epoch() - self.start_batch, 0)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        indices = list(self.order)
+        for batch in range(self.start_batch, self.batches_per_epoch()):
+            positions = range(batch * self.batch_size, (batch + 1) * self.batch_size)
+            yield [(indices[p], sample_seed(self.seed, self.epoch, p * self.world_size + self.rank))
+                   for p in positions]
+
+
+def per_rank_batch_size(data_cfg: DataConfig, world_size: int) -> int:
+    """``data.batch_size`` is the global batch; each of ``world_size`` processes loads its share."""
+    if data_cfg.batch_size % world_size:
+        raise ConfigError(f"data.batch_size={data_cfg.batch_size} must be divisible by the number of "
+                          f"processes ({world_size})")
+    return data_cfg.batch_size // world_size
+
+
+def iterations_per_epoch(dataset: Dataset, data_cfg: DataConfig, world_size: int = 1) -> int:
+    """Full batches per epoch; DataError when the training set is smaller than one batch."""
+    batch = per_rank_batch_size(data_cfg, world_size)
+    count = ResumableBatchSampler(dataset, batch, 0, 0, 0, 0, world_size).batches_per_epoch()
+    if count < 1:
+        raise DataError(f"the training set has {len(dataset)} images, fewer than one batch of "  # type: ignore[arg-type]
+                        f"data.batch_size={data_cfg.batch_size}; lower data.batch_size")
+    return count
+
+
+def build_train_loader(dataset: SeededSamples, data_cfg: DataConfig, seed: int, epoch: int, start_batch: int,
+                       rank: int = 0, world_size: int = 1, pin_memory: bool = False) -> DataLoader:
+    """The training DataLoader of ``epoch`` starting at batch ``start_batch`` (see module docstring)."""
+    sampler = ResumableBatchSampler(dataset, per_rank_batch_size(data_cfg, world_size), seed, epoch,
+                                    start_batch, rank, world_size)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers, pin_memory=pin_memory)
 
 
 def ensure_data_root(data_cfg: DataConfig) -> Path:
@@ -36,17 +141,20 @@ def ensure_data_root(data_cfg: DataConfig) -> Path:
     return root
 
 
-def build_train_dataset(cfg: ExperimentConfig) -> tuple[DatasetInfo, ScribbleDataset]:
-    """The scribble-labelled training set with the paper's augmentation (scale, rotate, flip, blur, crop)."""
+def build_train_dataset(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples]:
+    """The scribble-labelled training set with the paper's augmentation (scale, rotate, flip, blur, crop).
+
+    Indexed by ``(index, sample_seed)`` (see :class:`SeededSamples`); ``.base`` is the plain
+    :class:`ScribbleDataset`.
+    """
     data_cfg = cfg.data
     root = ensure_data_root(data_cfg)
     info, samples = open_dataset(root, layout=data_cfg.layout, split=data_cfg.train_split)
-    transform = build_train_transform(
-        crop_size=data_cfg.crop_size, scale_range=data_cfg.scale_range,
-        rotation_degrees=data_cfg.rotation_degrees, hflip=data_cfg.hflip, blur=data_cfg.blur,
-        ignore_index=info.ignore_index,
-    )
-    return info, ScribbleDataset(samples, info, transform=transform)
+    transform = PerSampleSeededTransform(build_train_transform(
+        crop_size=data_cfg.crop_size, scale=data_cfg.scale_range, rotate=data_cfg.rotation_degrees,
+        hflip=data_cfg.hflip, blur=data_cfg.blur, ignore_index=info.ignore_index,
+    ))
+    return info, SeededSamples(ScribbleDataset(samples, info, transform=transform), transform)
 
 
 def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple[DatasetInfo, EvalDataset]:
@@ -57,7 +165,7 @@ def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple
     return info, EvalDataset(samples, info, transform=build_eval_transform())
 
 
-def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, ScribbleDataset, EvalDataset]:
+def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset]:
     """(info, train set, validation set) from ``cfg.data``."""
     info, train = build_train_dataset(cfg)
     _, val = build_eval_dataset(cfg)
