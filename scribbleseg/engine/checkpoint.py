@@ -103,6 +103,19 @@ def _compatibility_problems(cfg: ExperimentConfig, meta: dict[str, Any], expect:
     return problems
 
 
+def check_checkpoint_compatible(path: str | os.PathLike[str], expect: ExperimentConfig | None = None,
+                                num_classes: int | None = None) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """(config, meta) of ``path``; CheckpointError naming the file and what differs when incompatible."""
+    file = Path(path)
+    cfg, meta = read_checkpoint_header(file)
+    if "num_classes" not in meta:
+        raise CheckpointError(f"{file}: meta has no num_classes")
+    problems = _compatibility_problems(cfg, meta, expect, num_classes)
+    if problems:
+        raise CheckpointError(f"checkpoint {file} is incompatible: " + "; ".join(problems))
+    return cfg, meta
+
+
 def load_model_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu",
                           expect: ExperimentConfig | None = None, num_classes: int | None = None,
                           ) -> tuple[torch.nn.Module, ExperimentConfig, dict[str, Any]]:
@@ -122,12 +135,7 @@ def load_model_checkpoint(path: str | os.PathLike[str], map_location: str | torc
             (the message names the file and what differs).
     """
     file = Path(path)
-    cfg, meta = read_checkpoint_header(file)
-    if "num_classes" not in meta:
-        raise CheckpointError(f"{file}: meta has no num_classes")
-    problems = _compatibility_problems(cfg, meta, expect, num_classes)
-    if problems:
-        raise CheckpointError(f"checkpoint {file} is incompatible: " + "; ".join(problems))
+    cfg, meta = check_checkpoint_compatible(file, expect, num_classes)
     try:
         tensors = safetensors_load(file.read_bytes())
     except (SafetensorError, OSError, ValueError) as err:

@@ -35,7 +35,7 @@ class SyntheticDataConfig(StrictModel):
     seed: int = 0
     num_train: int = Field(48, ge=1)
     num_val: int = Field(16, ge=1)
-    size: int = Field(96, ge=16)
+    size: int = Field(64, ge=32)
 
 
 class DataConfig(StrictModel):

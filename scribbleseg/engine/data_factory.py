@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from scribbleseg.data import (
@@ -30,6 +31,8 @@ from scribbleseg.data import (
 from scribbleseg.engine.config import DataConfig, ExperimentConfig
 from scribbleseg.engine.seeding import isolated_rng, sample_seed
 from scribbleseg.errors import ConfigError, DataError
+
+SYNTHETIC_MARKER = "dataset.yaml"  # written last by make_synthetic_dataset: its presence means complete
 
 
 class PerSampleSeededTransform:
@@ -123,7 +126,11 @@ def build_train_loader(dataset: SeededSamples, data_cfg: DataConfig, seed: int, 
     """The training DataLoader of ``epoch`` starting at batch ``start_batch`` (see module docstring)."""
     sampler = ResumableBatchSampler(dataset, per_rank_batch_size(data_cfg, world_size), seed, epoch,
                                     start_batch, rank, world_size)
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers, pin_memory=pin_memory)
+    # the loader draws its workers' base seed from this generator, not from the global torch RNG,
+    # so creating a loader mid-epoch on --resume does not shift the model's dropout stream
+    generator = torch.Generator().manual_seed(sample_seed(seed, epoch, 2**32 + rank))
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers, pin_memory=pin_memory,
+                      generator=generator)
 
 
 def ensure_data_root(data_cfg: DataConfig) -> Path:
@@ -132,7 +139,7 @@ def ensure_data_root(data_cfg: DataConfig) -> Path:
     Raises DataError naming the folder when it does not exist and nothing can generate it.
     """
     root = Path(data_cfg.root).expanduser()
-    if data_cfg.synthetic is not None and not (root.is_dir() and any(root.iterdir())):
+    if data_cfg.synthetic is not None and not (root / SYNTHETIC_MARKER).is_file():
         syn = data_cfg.synthetic
         make_synthetic_dataset(root, seed=syn.seed, num_train=syn.num_train, num_val=syn.num_val,
                                size=syn.size)

@@ -1,0 +1,378 @@
+"""The training loop: one readable loop over iterations, with PFA's phases, AMP, DDP and exact resume.
+
+Per iteration ``step`` (0-based):
+
+1. set the learning rate of every parameter group from the warm-up + poly schedule;
+2. ``PFASegmentor.training_step`` (through DDP when distributed): basic prediction, local prototypes and
+   bank update after the PFA warm-up, then the phase (``warmup`` -> ``local`` -> ``global`` once the bank
+   is full) decides which augmented predictions and loss terms are used;
+3. if the loss is not finite, the step is skipped (bank restored, no update), counted, and training stops
+   with a clear message after ``train.max_nonfinite_in_a_row`` such steps in a row;
+4. backward (with a GradScaler for fp16), optional gradient clipping, AdamW step.
+
+Every ``log_interval`` steps the averaged losses go to ``metrics.jsonl`` / TensorBoard; every
+``val_interval`` steps the validation set is scored; every ``checkpoint_interval`` steps (and at the end)
+``checkpoints/last.safetensors`` + ``last.state.pt`` are written, and ``best.safetensors`` whenever
+``train.best_metric`` improves. Only rank 0 writes files.
+
+Host syncs per step: the finiteness check of the loss (one scalar) and those of the prototype bank
+(see :mod:`scribbleseg.pfa.segmentor`); logged values are accumulated on the device and read at log
+intervals only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from scribbleseg.engine.atomic_io import atomic_write_text, ensure_writable_dir
+from scribbleseg.engine.checkpoint import (
+    check_checkpoint_compatible,
+    load_training_state,
+    load_weights_into,
+    save_model_checkpoint,
+    save_training_state,
+    state_path_for,
+)
+from scribbleseg.engine.config import ExperimentConfig
+from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
+from scribbleseg.engine.distributed import (
+    DistContext,
+    barrier,
+    init_distributed,
+    mean_over_ranks,
+    shutdown_distributed,
+    wrap_model,
+)
+from scribbleseg.engine.model_factory import build_segmentor
+from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
+from scribbleseg.engine.run_logging import RunLogger
+from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state, sample_seed, seed_everything
+from scribbleseg.errors import CheckpointError, ConfigError, ScribblesegError
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_DIR = "checkpoints"
+LOSS_KEYS = ("total", "pce", "con_local", "con_global")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDivergedError(ScribblesegError):
+    """The loss stayed NaN / inf for too many steps in a row."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (rank 0 has the metrics; other ranks get the same paths)."""
+
+    run_dir: Path
+    steps: int
+    last_checkpoint: Path
+    best_checkpoint: Path | None
+    best_value: float | None
+    final_metrics: dict[str, float] = field(default_factory=dict)
+    skipped_nonfinite: int = 0
+
+
+class TrainingForward(nn.Module):
+    """Puts ``PFASegmentor.training_step`` behind ``forward`` so that DDP syncs its gradients.
+
+    ``forward(images, scribbles, present, iteration) -> (loss, parts, phase)``.
+    """
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, images: torch.Tensor, scribbles: torch.Tensor, present: torch.Tensor,
+                iteration: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], Any]:
+        result = self.segmentor.training_step(images, scribbles, present, iteration)
+        return result.loss, result.parts, result.phase
+
+
+def run_paths(run_dir: Path) -> dict[str, Path]:
+    """The files of a run folder (see docs/engine.md)."""
+    checkpoints = run_dir / CHECKPOINT_DIR
+    return {
+        "config": run_dir / CONFIG_FILE,
+        "last": checkpoints / "last.safetensors",
+        "best": checkpoints / "best.safetensors",
+        "figures": run_dir / "figures",
+        "eval": run_dir / "eval",
+    }
+
+
+class Trainer:
+    """Builds everything from a config and runs the loop; see the module docstring.
+
+    Args:
+        cfg: the resolved experiment config.
+        work_dir: run folder (created; must be writable).
+        resume: continue from ``<work_dir>/checkpoints/last.*``.
+        overwrite: allow starting afresh in a folder that already holds a run.
+        stop_after: stop (after checkpointing) once this many steps ran in this session, as if killed;
+            used to test resuming with an unchanged schedule.
+    """
+
+    def __init__(self, cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, overwrite: bool = False,
+                 stop_after: int | None = None) -> None:
+        self.cfg = cfg
+        self.ctx: DistContext = init_distributed(cfg.train.device)
+        self.run_dir = Path(work_dir)
+        self.paths = run_paths(self.run_dir)
+        if self.ctx.is_main:
+            ensure_writable_dir(self.run_dir)
+            if not resume and not overwrite and self.paths["last"].exists():
+                raise ConfigError(f"{self.run_dir} already holds a run ({self.paths['last']}); pass --resume to "
+                                  "continue it, or choose another --work-dir")
+        if resume and not self.paths["last"].exists():
+            raise CheckpointError(f"nothing to resume: {self.paths['last']} does not exist")
+        self.stop_after = stop_after
+        self.device = self.ctx.device
+        seed_everything(cfg.train.seed + self.ctx.rank, cfg.train.deterministic)
+
+        self.info, self.train_set, self.val_set = build_datasets(cfg)
+        self.iters_per_epoch = iterations_per_epoch(self.train_set, cfg.data, self.ctx.world_size)
+        self.total_steps = cfg.train.max_iters or cfg.train.epochs * self.iters_per_epoch  # type: ignore[operator]
+
+        self.model = build_segmentor(cfg, self.info.num_classes, load_pretrained=not resume,
+                                     ignore_index=self.info.ignore_index).to(self.device)
+        self.optimizer = build_optimizer(self.model, cfg.optim, cfg.model)
+        self.schedule = WarmupPolySchedule(cfg.optim, self.total_steps)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
+
+        self.step = 0
+        self.skipped_total = 0
+        self.best_value: float | None = None
+        if resume:
+            self._load_resume_state()
+        self.forward = wrap_model(TrainingForward(self.model), self.ctx)
+        if self.ctx.is_main:
+            atomic_write_text(self.paths["config"], cfg.to_yaml())
+
+    # ------------------------------------------------------------------------------------------ setup
+    def _amp_dtype(self) -> torch.dtype | None:
+        """Autocast dtype, or None (fp32). AMP runs on CUDA only; on CPU the setting is ignored."""
+        if self.cfg.optim.amp == "none" or self.device.type != "cuda":
+            return None
+        return AMP_DTYPES[self.cfg.optim.amp]
+
+    def _load_resume_state(self) -> None:
+        """Weights, optimiser, scaler, RNG, step and best value from ``checkpoints/last.*``."""
+        last = self.paths["last"]
+        check_checkpoint_compatible(last, expect=self.cfg, num_classes=self.info.num_classes)
+        try:
+            tensors = load_file(str(last), device=str(self.device))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(f"{last} is corrupt or truncated ({err})") from err
+        load_weights_into(self.model, tensors, last)
+        state = load_training_state(state_path_for(last))
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(f"{state_path_for(last)}: optimiser state does not fit this model ({err})") from err
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.skipped_total = int(state.get("skipped_nonfinite", 0))
+        best = state.get("best_value")
+        self.best_value = None if best is None else float(best)
+        restore_rng_state(state["rng"])
+        if self.ctx.is_distributed:  # every rank resumes from rank 0's state: give each its own stream again
+            torch.manual_seed(sample_seed(self.cfg.train.seed, self.step, self.ctx.rank))
+        if self.step >= self.total_steps and self.ctx.is_main:
+            print(f"run in {self.run_dir} already finished ({self.step} of {self.total_steps} steps)")
+
+    # ------------------------------------------------------------------------------------------ loop
+    def run(self) -> TrainResult:
+        """Train until ``total_steps`` (or ``stop_after`` steps in this session); returns a summary."""
+        cfg = self.cfg.train
+        logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
+                           progress=cfg.progress)
+        sums = torch.zeros(len(LOSS_KEYS), device=self.device)
+        counted = torch.zeros((), device=self.device)
+        nonfinite_in_a_row = 0
+        session_start = self.step
+        last_metrics: dict[str, float] = {}
+        tick, tick_step = time.perf_counter(), self.step
+        phase_name = "warmup"
+        try:
+            while self.step < self.total_steps:
+                epoch, start_batch = divmod(self.step, self.iters_per_epoch)
+                loader = build_train_loader(self.train_set, self.cfg.data, cfg.seed, epoch, start_batch,
+                                            self.ctx.rank, self.ctx.world_size,
+                                            pin_memory=self.device.type == "cuda")
+                for images, scribbles, present in loader:
+                    lr = self.schedule.apply(self.optimizer, self.step)
+                    parts, phase_name, finite = self._train_step(images, scribbles, present)
+                    self.step += 1
+                    logger.advance()
+                    if finite:
+                        nonfinite_in_a_row = 0
+                        sums += torch.stack([parts[k].float() for k in LOSS_KEYS])
+                        counted += 1
+                    else:
+                        nonfinite_in_a_row += 1
+                        self.skipped_total += 1
+                        logger.message(f"step {self.step}: non-finite loss, step skipped "
+                                       f"({nonfinite_in_a_row} in a row)")
+                        if nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row:
+                            raise TrainingDivergedError(
+                                f"training diverged: the loss was NaN/inf for {nonfinite_in_a_row} steps in a row "
+                                f"(up to step {self.step}); lower optim.lr, set optim.grad_clip, or use "
+                                f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.paths['last']}")
+                    if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
+                        now = time.perf_counter()
+                        self._log(logger, sums, counted, lr, phase_name, (self.step - tick_step) / (now - tick))
+                        sums.zero_()
+                        counted.zero_()
+                        tick, tick_step = now, self.step
+                    finished = self.step >= self.total_steps
+                    stopping = self.stop_after is not None and self.step - session_start >= self.stop_after
+                    if cfg.val_interval and (self.step % cfg.val_interval == 0 or finished):
+                        last_metrics = self._validate(logger)
+                    if (cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0) or finished or stopping:
+                        self._save_last(phase_name, last_metrics)
+                    if finished or stopping:
+                        break
+                if self.step >= self.total_steps or (
+                        self.stop_after is not None and self.step - session_start >= self.stop_after):
+                    break
+        finally:
+            logger.close()
+        barrier(self.ctx)
+        best = self.paths["best"] if self.paths["best"].exists() else None
+        return TrainResult(self.run_dir, self.step, self.paths["last"], best, self.best_value, last_metrics,
+                           self.skipped_total)
+
+    def _train_step(self, images: torch.Tensor, scribbles: torch.Tensor,
+                    present: torch.Tensor) -> tuple[dict[str, torch.Tensor], str, bool]:
+        """One optimisation step; returns (detached loss parts, phase name, whether the loss was finite)."""
+        images = images.to(self.device, non_blocking=True)
+        scribbles = scribbles.to(self.device, non_blocking=True)
+        present = present.to(self.device, non_blocking=True)
+        bank_before = {name: value.clone() for name, value in self.model.bank.state_dict().items()}
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            loss, parts, phase = self.forward(images, scribbles, present, self.step)
+        if not self._all_finite(loss):
+            self.model.bank.load_state_dict(bank_before)  # undo the bank update of this step
+            # zero gradients through every parameter, so that DDP's reducer completes this iteration
+            sum((param * 0).sum() for param in self.model.parameters() if param.requires_grad).backward()
+            self.optimizer.zero_grad(set_to_none=True)
+            return parts, phase.value, False
+        self.scaler.scale(loss).backward()
+        if self.cfg.optim.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return parts, phase.value, True
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank (all ranks then skip or step together)."""
+        finite = torch.isfinite(loss.detach()).float()
+        return bool(mean_over_ranks(finite, self.ctx) == 1.0)
+
+    # ------------------------------------------------------------------------------- logging, eval, save
+    def _log(self, logger: RunLogger, sums: torch.Tensor, counted: torch.Tensor, lr: float, phase: str,
+             its_per_s: float) -> None:
+        """Average the accumulated losses over the interval and the ranks, write one row."""
+        packed = mean_over_ranks(torch.cat([sums, counted.reshape(1)]), self.ctx).tolist()
+        count = max(packed[-1], 1.0)
+        means = dict(zip(LOSS_KEYS, (value / count for value in packed[:-1])))
+        logger.log_train({
+            "step": self.step,
+            "epoch": round(self.step / self.iters_per_epoch, 4),
+            "phase": phase,
+            "lr": lr,
+            "loss": means["total"],
+            "loss_pce": means["pce"],
+            "loss_con_local": means["con_local"],
+            "loss_con_global": means["con_global"],
+            "skipped_nonfinite": self.skipped_total,
+            "it_per_s": round(its_per_s, 3),
+        })
+
+    def available_heads(self) -> tuple[str, ...]:
+        """The configured eval heads that exist at the current step (local after warm-up, global once full)."""
+        wanted = self.cfg.eval.heads
+        settings = self.model.settings
+        past_warmup = self.step > settings.warmup_iters
+        ready = {"basic": True, "local": settings.use_local and past_warmup,
+                 "global": settings.use_global and past_warmup and bool(self.model.bank.is_full)}
+        return tuple(head for head in wanted if ready[head])
+
+    def _validate(self, logger: RunLogger) -> dict[str, float]:
+        """Score the validation set (sharded over ranks); update ``best.safetensors`` on improvement."""
+        from scribbleseg.engine.evaluation import evaluate
+
+        rng = capture_rng_state()  # evaluation must not shift the training RNG streams
+        heads = self.available_heads()
+        dataset = self.val_set
+        if self.ctx.is_distributed:
+            dataset = torch.utils.data.Subset(dataset, range(self.ctx.rank, len(dataset), self.ctx.world_size))
+        self.model.eval()
+        try:
+            results = evaluate(self.model, dataset, heads=heads, class_source=self.cfg.eval.class_source,
+                               ms_flip=self.cfg.eval.ms_flip, device=str(self.device),
+                               batch_size=self.cfg.eval.batch_size, amp=self.amp_dtype is not None)
+        finally:
+            self.model.train()
+            restore_rng_state(rng)
+        metrics = {f"val/{head}/miou": float(result.miou) for head, result in results.items()}
+        logger.log_eval(self.step, metrics)
+        value = metrics.get(self.cfg.train.best_metric)
+        if value is not None and (self.best_value is None or value > self.best_value):
+            self.best_value = value
+            if self.ctx.is_main:
+                save_model_checkpoint(self.paths["best"], self.model, self.cfg,
+                                      self._meta("best", metrics))
+        return metrics
+
+    def _meta(self, phase: str, metrics: dict[str, float]) -> dict[str, Any]:
+        """The meta record stored in a checkpoint's safetensors header."""
+        return {
+            "step": self.step,
+            "epoch": round(self.step / self.iters_per_epoch, 4),
+            "total_steps": self.total_steps,
+            "phase": phase,
+            "num_classes": self.info.num_classes,
+            "class_names": list(self.info.class_names),
+            "palette": [list(map(int, color)) for color in self.info.palette],
+            "ignore_index": int(self.info.ignore_index),
+            "metrics": metrics,
+            "best_metric": self.cfg.train.best_metric,
+            "best_value": self.best_value,
+        }
+
+    def _save_last(self, phase: str, metrics: dict[str, float]) -> None:
+        """``last.safetensors`` and ``last.state.pt`` (rank 0), weights first, state second."""
+        if self.ctx.is_main:
+            save_model_checkpoint(self.paths["last"], self.model, self.cfg, self._meta(phase, metrics))
+            save_training_state(state_path_for(self.paths["last"]), {
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+                "rng": capture_rng_state(),
+                "skipped_nonfinite": self.skipped_total,
+                "best_value": self.best_value,
+            })
+        barrier(self.ctx)
+
+
+def train(cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, overwrite: bool = False,
+          stop_after: int | None = None) -> TrainResult:
+    """Train ``cfg`` into ``work_dir`` (see :class:`Trainer`); leaves the process group afterwards."""
+    try:
+        return Trainer(cfg, work_dir, resume=resume, overwrite=overwrite, stop_after=stop_after).run()
+    finally:
+        shutdown_distributed()
