@@ -1,9 +1,168 @@
-"""CLI commands of this group (filled in by the issue that owns them)."""
+"""``scribbleseg data ...``: inspect, validate, convert and generate data sets.
+
+Commands: ``stats`` (validates every file, exits 2 listing the bad ones), ``synth`` (built-in
+synthetic set), ``simulate-scribbles`` (scribbles from dense masks, drop/shrink variants),
+``convert-scribblesup`` (ScribbleSup XML -> PNG) and ``convert-palette`` (RGB-coloured labels -> ids).
+A :class:`~scribbleseg.errors.ScribblesegError` is printed as one line and exits with code 2.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from scribbleseg.data import (
+    VOC_PALETTE,
+    compute_stats,
+    convert_palette_folder,
+    convert_scribblesup_folder,
+    make_synthetic_dataset,
+    open_dataset,
+    scan_dataset,
+    simulate_scribble_folder,
+)
+from scribbleseg.data.folder_layout import DATASET_YAML, load_dataset_yaml
+from scribbleseg.errors import ScribblesegError
+
+data_app = typer.Typer(help="Inspect, validate, convert and generate data sets.", no_args_is_help=True)
+BAD_DATA_EXIT_CODE = 2
+
+
+def _console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a ScribblesegError as one red line and exit with code 2 (no traceback)."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ScribblesegError as err:
+            _console(stderr=True).print(f"[bold red]error:[/] {err}")
+            raise typer.Exit(BAD_DATA_EXIT_CODE) from None
+    return wrapper
+
+
+@data_app.command("stats")
+@_user_errors
+def stats_command(
+    root: Path = typer.Argument(..., help="Data set root."),
+    layout: str = typer.Option("auto", help="folder | voc | auto"),
+    split: str = typer.Option("train", help="Split name (train, val, train_aug, ...)."),
+    scribble_dir: str = typer.Option(None, help="VOC: scribble folder (default pascal_2012_scribble)."),
+    mask_dir: str = typer.Option(None, help="VOC: dense ground-truth folder."),
+) -> None:
+    """Validate every file of a split and print images, classes per image and scribbled pixels per class."""
+    info, samples = open_dataset(root, layout=layout, split=split, scribble_dir=scribble_dir,
+                                 mask_dir=mask_dir, check_files=False)
+    with Progress(transient=True, console=_console(stderr=True)) as progress:
+        task = progress.add_task(f"checking {len(samples)} samples", total=len(samples))
+        scan = scan_dataset(info, samples, progress=lambda done: progress.update(task, completed=done))
+    stats = compute_stats(scan, info)
+    console = _console()
+    console.print(f"[bold]{info.root}[/] layout={info.layout} split={split}: {stats.num_images} readable images "
+                  f"of {len(samples)}, {info.num_classes} classes, "
+                  f"{stats.classes_per_image_mean:.2f} classes per image (scribbles), "
+                  f"{stats.images_without_scribble} image(s) without any scribbled pixel")
+    table = Table(title="scribbled pixels per class (ignore = unlabeled)")
+    for column in ("id", "class", "images", "scribbled px", "% of all pixels", "% of scribbles", "dense GT %"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    total_scribbled = max(int(stats.class_scribbled_pixels.sum()), 1)
+    for class_id, name in enumerate(info.class_names):
+        table.add_row(str(class_id), name, str(int(stats.class_images[class_id])),
+                      str(int(stats.class_scribbled_pixels[class_id])),
+                      f"{100 * stats.scribbled_fraction[class_id]:.3f}",
+                      f"{100 * stats.class_scribbled_pixels[class_id] / total_scribbled:.1f}",
+                      f"{100 * stats.class_mask_pixels[class_id] / max(stats.total_pixels, 1):.1f}")
+    console.print(table)
+    if scan.problems:
+        err = _console(stderr=True)
+        err.print(f"[bold red]{len(scan.problems)} problem(s) found:[/]")
+        for problem in scan.problems:
+            err.print(f"  {problem}")
+        raise typer.Exit(BAD_DATA_EXIT_CODE)
+    console.print("[green]all files OK[/]")
+
+
+@data_app.command("synth")
+@_user_errors
+def synth_command(
+    out: Path = typer.Argument(..., help="Output folder (folder layout)."),
+    seed: int = typer.Option(0, help="Random seed (the set is deterministic given it)."),
+    num_train: int = typer.Option(200, help="Training images."),
+    num_val: int = typer.Option(50, help="Validation images."),
+    size: int = typer.Option(128, help="Image side in pixels."),
+) -> None:
+    """Generate the built-in synthetic texture data set (images, dense masks, simulated scribbles)."""
+    make_synthetic_dataset(out, seed=seed, num_train=num_train, num_val=num_val, size=size)
+    _console().print(f"wrote {num_train} train + {num_val} val images to {out} ({DATASET_YAML} included)")
+
+
+@data_app.command("simulate-scribbles")
+@_user_errors
+def simulate_command(
+    masks: Path = typer.Argument(..., help="Folder of dense mask PNGs (class ids, 255 ignore)."),
+    out: Path = typer.Argument(..., help="Output folder for scribble PNGs (same names)."),
+    thickness: int = typer.Option(3, help="Stroke width in pixels."),
+    drop: float = typer.Option(0.0, help="Scribble-drop ratio in [0, 1] (one stroke per class is kept)."),
+    shrink: float = typer.Option(0.0, help="Scribble-shrink ratio in [0, 1] (1 = single points)."),
+    seed: int = typer.Option(0, help="Random seed for drop."),
+    ignore_index: int = typer.Option(255, help="Ignore value in the masks (never scribbled)."),
+) -> None:
+    """Simulate skeleton scribbles from dense masks (PFA appendix B.1 drop / shrink variants)."""
+    count = simulate_scribble_folder(masks, out, thickness=thickness, drop=drop, shrink=shrink, seed=seed,
+                                     ignore_index=ignore_index)
+    _console().print(f"wrote {count} scribble PNG(s) to {out}")
+
+
+@data_app.command("convert-scribblesup")
+@_user_errors
+def convert_scribblesup_command(
+    xml_dir: Path = typer.Argument(..., help="Folder of ScribbleSup *.xml files."),
+    out_dir: Path = typer.Argument(..., help="Output folder for scribble PNGs."),
+    thickness: int = typer.Option(3, help="Stroke width in pixels."),
+) -> None:
+    """Convert ScribbleSup XML annotations to scribble PNGs (VOC ids, 255 = unlabeled)."""
+    report = convert_scribblesup_folder(xml_dir, out_dir, thickness=thickness)
+    console, err = _console(), _console(stderr=True)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"converted {report.converted} file(s) to {out_dir}"
+                  + (f", {len(report.warnings)} warning(s)" if report.warnings else ""))
+    if report.failed:
+        for failure in report.failed:
+            err.print(f"[bold red]failed:[/] {failure}")
+        raise typer.Exit(BAD_DATA_EXIT_CODE)
+
+
+@data_app.command("convert-palette")
+@_user_errors
+def convert_palette_command(
+    in_dir: Path = typer.Argument(..., help="Folder of RGB colour-coded label PNGs."),
+    out_dir: Path = typer.Argument(..., help="Output folder for class-id PNGs (same names)."),
+    dataset: Path = typer.Option(None, help="Folder-layout root whose dataset.yaml palette to use "
+                                            "(default: the VOC palette)."),
+    unknown_as_ignore: bool = typer.Option(False, help="Map colours not in the palette to 255 instead of failing."),
+) -> None:
+    """Map palette colours to class ids (ignore colours: VOC's (224,224,192) and white -> 255)."""
+    palette, ignore_index = VOC_PALETTE, 255
+    if dataset is not None:
+        spec = load_dataset_yaml(dataset / DATASET_YAML)
+        if spec.palette is None:
+            raise ScribblesegError(f"{dataset / DATASET_YAML} has no 'palette' to convert colours with")
+        palette, ignore_index = tuple(tuple(c) for c in spec.palette), spec.ignore_index
+    count = convert_palette_folder(in_dir, out_dir, palette, ignore_index, unknown_as_ignore)
+    _console().print(f"wrote {count} id PNG(s) to {out_dir}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the ``data`` command group to ``app``."""
+    app.add_typer(data_app, name="data")

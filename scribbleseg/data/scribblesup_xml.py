@@ -14,7 +14,8 @@ The original PASCAL-Scribble files look like::
     </annotation>
 
 Each ``<polygon>`` is one open polyline (0-based pixel coordinates) drawn ``thickness`` (3) pixels
-wide with the id of its tag; background strokes are drawn first so object strokes stay on top.
+wide (a 1-pixel polyline dilated by a ``thickness`` square) with the id of its tag; background
+strokes are drawn first so object strokes stay on top.
 Tags: background plane bike bird boat bottle bus car cat chair cow table dog horse motorbike
 person plant sheep sofa train monitor, and the VOC long names (aeroplane, bicycle, diningtable,
 pottedplant, tvmonitor). Unknown tags are skipped and points outside the image are clipped by the
@@ -91,11 +92,15 @@ def parse_scribblesup_xml(path: str | Path) -> ScribbleAnnotation:
 def render_annotation(annotation: ScribbleAnnotation, thickness: int = 3, ignore_index: int = 255) -> np.ndarray:
     """``[H, W]`` uint8 scribble: polylines of class ids, ``ignore_index`` elsewhere (background drawn first)."""
     canvas = np.full((annotation.height, annotation.width), ignore_index, dtype=np.uint8)
+    kernel = np.ones((thickness, thickness), dtype=np.uint8)
     for class_id, points in sorted(annotation.strokes, key=lambda stroke: stroke[0] != 0):
-        if points.shape[0] == 1:
-            cv2.circle(canvas, (int(points[0, 0]), int(points[0, 1])), max(thickness // 2, 0), int(class_id), -1)
-        else:
-            cv2.polylines(canvas, [points.reshape(-1, 1, 2)], isClosed=False, color=int(class_id), thickness=thickness)
+        line = np.zeros_like(canvas)
+        # 1-px polyline dilated by a thickness x thickness square: exactly `thickness` pixels wide
+        # (cv2's own thick lines are wider than asked for: thickness=3 draws 5 px)
+        cv2.polylines(line, [points.reshape(-1, 1, 2)], isClosed=False, color=1, thickness=1)
+        if points.shape[0] == 1 and 0 <= points[0, 0] < canvas.shape[1] and 0 <= points[0, 1] < canvas.shape[0]:
+            line[points[0, 1], points[0, 0]] = 1
+        canvas[cv2.dilate(line, kernel) > 0] = class_id
     return canvas
 
 
