@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scribbleseg.models.channels_last_conv import ChannelsLastConv2d
+
 
 class EfficientSelfAttention(nn.Module):
     """Multi-head attention over tokens ``[N, L, C]`` with keys/values reduced by ``sr_ratio``."""
@@ -27,7 +29,7 @@ class EfficientSelfAttention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
         if sr_ratio > 1:
-            self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
+            self.sr = ChannelsLastConv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim)
 
     def _reduce(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from scribbleseg.models.channels_last_conv import ChannelsLastConv2d
+
 
 class MixFFN(nn.Module):
     """Tokens ``[N, L, C]`` on an ``H x W`` grid -> ``[N, L, C]`` through a hidden width ``C * ratio``."""
@@ -16,7 +18,7 @@ class MixFFN(nn.Module):
     def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, kernel_size=3, padding=1, groups=hidden_dim)
+        self.dwconv = ChannelsLastConv2d(hidden_dim, hidden_dim, kernel_size=3, padding=1, groups=hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
 

@@ -54,13 +54,13 @@ class MixTransformerStage(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=layer_norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return this stage's map ``[N, C, H', W']`` (contiguous, NCHW)."""
+        """Return this stage's map ``[N, C, H', W']`` as a channels-last view of the tokens (no copy)."""
         tokens, height, width = self.patch_embed(x)
         for block in self.blocks:
             tokens = block(tokens, height, width)
         tokens = self.norm(tokens)
         batch, _, channels = tokens.shape
-        return tokens.transpose(1, 2).reshape(batch, channels, height, width).contiguous()
+        return tokens.transpose(1, 2).reshape(batch, channels, height, width)
 
 
 def _four(name: str, values: Sequence[float], kind: type) -> tuple:
@@ -144,9 +144,12 @@ class MixTransformer(nn.Module):
         return tuple(out)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``x [N, C_in, H, W]`` -> ``[m_1, m_2, m_3, m_4]`` with ``m_i [N, embed_dims[i], H_i, W_i]``."""
+        """``x [N, C_in, H, W]`` -> ``[m_1, m_2, m_3, m_4]`` with ``m_i [N, embed_dims[i], H_i, W_i]``.
+
+        The maps are contiguous NCHW tensors, so ``.view`` and friends work on them as usual.
+        """
         maps = []
         for stage in self.stages:
-            x = stage(x)
-            maps.append(x)
+            x = stage(x)  # channels-last view, fed as is to the next stage's channels-last conv
+            maps.append(x.contiguous())
         return maps
