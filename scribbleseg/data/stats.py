@@ -17,7 +17,7 @@ class DatasetStats:
     Attributes:
         num_images: readable images.
         total_pixels: sum of H * W over them.
-        images_without_scribble: images whose scribble has no labelled pixel (or no scribble file).
+        images_without_scribble: images whose (valid) scribble file has no labelled pixel.
         classes_per_image_mean: mean number of classes present in the scribbles.
         class_images: ``[K]`` images whose scribble contains the class.
         class_scribbled_pixels: ``[K]`` scribbled pixels per class.
@@ -49,7 +49,8 @@ def compute_stats(scan: DatasetScan, info: DatasetInfo) -> DatasetStats:
     return DatasetStats(
         num_images=len(scan.samples),
         total_pixels=int(sum(s.height * s.width for s in scan.samples)),
-        images_without_scribble=int((~present.any(axis=1)).sum()),
+        images_without_scribble=int(sum(1 for s in scan.samples
+                                        if s.scribble_counts is not None and s.scribble_counts.sum() == 0)),
         classes_per_image_mean=float(present.sum(axis=1).mean()) if scan.samples else 0.0,
         class_images=present.sum(axis=0),
         class_scribbled_pixels=scribbles.sum(axis=0),
