@@ -1,0 +1,276 @@
+"""Full-image inference of a :class:`~scribbleseg.pfa.PFASegmentor`: padding, heads, class sources, MS + flip.
+
+One call takes a list of normalised images of any sizes ``[3, H_i, W_i]`` and returns, for each asked
+head, the class probabilities ``[K, H_i, W_i]`` of every image at its own full resolution:
+
+1. **Views.** For every scale ``s`` (and its horizontal mirror when ``flip``), each image is resized to
+   ``round(s * H_i) x round(s * W_i)`` (bilinear) and the batch is zero-padded at the bottom / right to a
+   common size that is a multiple of 32 (zeros *after* normalisation = the ImageNet mean colour). With
+   one image per batch the padding is below 32 pixels; with several, images are padded to the largest.
+2. **Basic head.** ``F, P = segmentor.encode(view)``; the logits ``P`` ``[N, K, h/4, w/4]`` are upsampled
+   x4 to the padded size, cropped back to each image's region, un-mirrored, resized to ``H_i x W_i`` and
+   turned into softmax probabilities; the views are averaged.
+3. **Classes.** The class source (appendix A.2, Tab. 4) picks the present classes ``[N, K]`` from the
+   averaged basic prediction at full resolution (``threshold:N``), the ground-truth labels (``oracle``),
+   a JSON file (``file:PATH``) or nothing (``none``).
+4. **Augmented heads.** For each view, local prototypes are extracted from that view's ``F`` and ``P``
+   for the present classes and the local augmenter gives the ``local`` logits; the bank's prototypes of
+   the present classes give the ``global`` logits. They are mapped back and averaged like ``basic``.
+
+Head availability: ``local`` needs a model trained with local augmentation (``pfa.use_local``);
+``global`` needs ``pfa.use_global`` and a full prototype bank. With the ``none`` class source there is no
+class information and therefore no augmentation: the ``local`` / ``global`` heads then return the basic
+prediction (Tab. 4's "Without Augmented" row), and :func:`head_notes` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from scribbleseg.errors import ConfigError
+from scribbleseg.pfa import ClassSource, NoClassSource
+
+__all__ = [
+    "HEADS",
+    "PAD_MULTIPLE",
+    "InferenceOutput",
+    "pad_batch",
+    "available_heads",
+    "head_notes",
+    "resolve_heads",
+    "infer_probabilities",
+]
+
+HEADS = ("basic", "local", "global")
+PAD_MULTIPLE = 32
+OUTPUT_STRIDE = 4
+
+
+@dataclass
+class InferenceOutput:
+    """Result of :func:`infer_probabilities` for a batch of ``N`` images.
+
+    Attributes:
+        probabilities: head -> list of ``N`` tensors ``[K, H_i, W_i]`` float32 (softmax, view-averaged).
+        present: ``[N, K]`` bool classes used for augmentation, or ``None`` (no augmentation).
+    """
+
+    probabilities: dict[str, list[Tensor]]
+    present: Tensor | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def labels(self, head: str) -> list[Tensor]:
+        """Arg-max label maps ``[H_i, W_i]`` int64 of ``head``."""
+        return [probs.argmax(dim=0) for probs in self.probabilities[head]]
+
+
+def pad_batch(images: Sequence[Tensor], multiple: int = PAD_MULTIPLE) -> tuple[Tensor, list[tuple[int, int]]]:
+    """Stack ``[3, H_i, W_i]`` images into ``[N, 3, H_p, W_p]``, zero-padded at the bottom / right.
+
+    ``H_p`` / ``W_p`` are the largest height / width rounded up to a multiple of ``multiple``. Returns the
+    batch and the original ``(H_i, W_i)`` of each image.
+    """
+    if not images:
+        raise ValueError("pad_batch needs at least one image")
+    sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+    height = -(-max(h for h, _ in sizes) // multiple) * multiple
+    width = -(-max(w for _, w in sizes) // multiple) * multiple
+    if all(size == sizes[0] for size in sizes):
+        stacked = torch.stack(list(images))
+        return F.pad(stacked, (0, width - sizes[0][1], 0, height - sizes[0][0])), sizes
+    batch = images[0].new_zeros((len(images), images[0].shape[0], height, width))
+    for index, (image, (h, w)) in enumerate(zip(images, sizes)):
+        batch[index, :, :h, :w] = image
+    return batch, sizes
+
+
+def available_heads(segmentor) -> dict[str, str | None]:
+    """head -> ``None`` when it can be evaluated, else the reason why not."""
+    settings = segmentor.settings
+    reasons: dict[str, str | None] = {"basic": None, "local": None, "global": None}
+    if not settings.use_local:
+        reasons["local"] = "the model was trained without local-prototype augmentation (pfa.use_local=false)"
+    if not settings.use_global:
+        reasons["global"] = "the model was trained without global-prototype augmentation (pfa.use_global=false)"
+    elif not segmentor.bank.is_full:
+        filled = int((segmentor.bank.filled >= segmentor.bank.slots).sum())
+        reasons["global"] = (f"its prototype memory bank is not full ({filled} of {segmentor.num_classes} "
+                             "classes have all their slots), so global augmentation never ran")
+    return reasons
+
+
+def resolve_heads(segmentor, heads: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+    """(heads to run, skipped head -> reason) for the asked heads (``None`` / empty = all available).
+
+    Raises ConfigError for an unknown head name, or when none of the explicitly asked heads can run.
+    """
+    reasons = available_heads(segmentor)
+    asked = list(dict.fromkeys(heads)) if heads else list(HEADS)
+    unknown = [head for head in asked if head not in HEADS]
+    if unknown:
+        raise ConfigError(f"unknown head {unknown[0]!r}; heads are {', '.join(HEADS)}")
+    runnable = [head for head in asked if reasons[head] is None]
+    skipped = {head: str(reasons[head]) for head in asked if reasons[head] is not None}
+    if not runnable:
+        detail = "; ".join(f"{head}: {why}" for head, why in skipped.items())
+        raise ConfigError(f"none of the asked heads can be evaluated with this model ({detail})")
+    return runnable, skipped
+
+
+def head_notes(heads: Sequence[str], class_source: ClassSource) -> list[str]:
+    """Human-readable remarks about what the augmented heads mean with ``class_source``."""
+    if isinstance(class_source, NoClassSource) and any(head != "basic" for head in heads):
+        return ["class source 'none' gives no class information, so no prototype augmentation runs: "
+                "the local/global heads equal the basic prediction (Tab. 4 'Without Augmented')"]
+    return []
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _view_batches(images: Sequence[Tensor], scale: float) -> tuple[Tensor, list[tuple[int, int]]]:
+    """Images resized by ``scale`` and padded into one batch; returns the batch and the resized sizes."""
+    if scale == 1.0:
+        return pad_batch(images)
+    resized = []
+    for image in images:
+        h, w = image.shape[-2:]
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        resized.append(F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0])
+    return pad_batch(resized)
+
+
+def _to_image_probabilities(logits: Tensor, view_sizes: Sequence[tuple[int, int]],
+                            image_sizes: Sequence[tuple[int, int]], flipped: bool) -> list[Tensor]:
+    """``[N, K, h, w]`` logits of a padded (mirrored) view -> N probability maps ``[K, H_i, W_i]``."""
+    padded = F.interpolate(logits.float(), scale_factor=OUTPUT_STRIDE, mode="bilinear", align_corners=False)
+    if flipped:  # the view was the mirrored padded batch: mirror back, the image is top-left again
+        padded = padded.flip(-1)
+    maps = []
+    for index, ((h, w), size) in enumerate(zip(view_sizes, image_sizes)):
+        region = padded[index:index + 1, :, :h, :w]
+        if (h, w) != tuple(size):
+            region = F.interpolate(region, size=tuple(size), mode="bilinear", align_corners=False)
+        maps.append(region[0].softmax(dim=0))
+    return maps
+
+
+def _accumulate(total: list[Tensor] | None, maps: list[Tensor]) -> list[Tensor]:
+    if total is None:
+        return maps
+    return [running + new for running, new in zip(total, maps)]
+
+
+@torch.no_grad()
+def infer_probabilities(
+    segmentor,
+    images: Sequence[Tensor],
+    *,
+    heads: Sequence[str] = ("basic",),
+    class_source: ClassSource | None = None,
+    names: Sequence[str] | None = None,
+    given: Tensor | None = None,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    amp: bool = False,
+) -> InferenceOutput:
+    """Per-image class probabilities of each head (see the module docstring for the steps).
+
+    Args:
+        segmentor: a :class:`~scribbleseg.pfa.PFASegmentor` (put in eval mode by the caller).
+        images: ``N`` normalised images ``[3, H_i, W_i]`` (any sizes).
+        heads: subset of ``("basic", "local", "global")``; heads must be runnable (see
+            :func:`resolve_heads`).
+        class_source: where the present classes come from (default: none).
+        names: the ``N`` image names (file class source).
+        given: ``[N, K]`` bool ground-truth classes (oracle class source).
+        scales: test scales; ``(1.0,)`` for single scale.
+        flip: also run the horizontal mirror of every scale.
+        amp: autocast the network (bf16 on CPU, fp16 on CUDA); the averaging stays float32.
+
+    Returns:
+        :class:`InferenceOutput` with ``probabilities[head]`` = N tensors ``[K, H_i, W_i]`` on the
+        model's device.
+    """
+    source = class_source if class_source is not None else NoClassSource()
+    device = next(segmentor.parameters()).device
+    images = [image.to(device=device, dtype=torch.float32) for image in images]
+    image_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+    views = [(float(scale), mirrored) for scale in scales for mirrored in ((False, True) if flip else (False,))]
+    if not views:
+        raise ConfigError("at least one test scale is needed")
+    augmented = [head for head in heads if head != "basic"]
+
+    encoded = []
+    basic_total: list[Tensor] | None = None
+    for scale, mirrored in views:
+        batch, view_sizes = _view_batches(images, scale)
+        if mirrored:
+            batch = batch.flip(-1)
+        with _autocast(device, amp):
+            features, basic = segmentor.encode(batch)
+        if augmented:
+            encoded.append((features, basic, view_sizes, mirrored))
+        basic_total = _accumulate(basic_total, _to_image_probabilities(basic, view_sizes, image_sizes, mirrored))
+    assert basic_total is not None
+    basic_probs = [total / len(views) for total in basic_total]
+    probabilities: dict[str, list[Tensor]] = {}
+    if "basic" in heads:
+        probabilities["basic"] = basic_probs
+    if not augmented:
+        return InferenceOutput(probabilities=probabilities)
+
+    present = _present_classes(source, basic_probs, image_sizes, names, given)
+    notes = head_notes(heads, source)
+    if present is None:
+        for head in augmented:
+            probabilities[head] = basic_probs
+        return InferenceOutput(probabilities=probabilities, present=None, notes=notes)
+
+    present = segmentor.prepare_present(present)
+    totals: dict[str, list[Tensor] | None] = {head: None for head in augmented}
+    for features, basic, view_sizes, mirrored in encoded:
+        with _autocast(device, amp):
+            if "local" in totals:
+                prototypes, usable = segmentor.local_prototypes(features, basic, present)
+                logits = segmentor.augment_local(features, prototypes, usable)
+                totals["local"] = _accumulate(
+                    totals["local"], _to_image_probabilities(logits, view_sizes, image_sizes, mirrored))
+            if "global" in totals:
+                logits = segmentor.augment_global(features, present)
+                totals["global"] = _accumulate(
+                    totals["global"], _to_image_probabilities(logits, view_sizes, image_sizes, mirrored))
+    for head, total in totals.items():
+        assert total is not None
+        probabilities[head] = [item / len(views) for item in total]
+    return InferenceOutput(probabilities=probabilities, present=present, notes=notes)
+
+
+def _present_classes(source: ClassSource, basic_probs: Sequence[Tensor], image_sizes, names, given) -> Tensor | None:
+    """``[N, K]`` bool present classes from the class source, or None (no augmentation).
+
+    The basic prediction is handed to the source as log-probabilities at full resolution, one image
+    at a time (images may differ in size), so a pixel threshold counts real image pixels only.
+    """
+    rows = []
+    for index, probs in enumerate(basic_probs):
+        log_probs = probs.clamp_min(1e-12).log()[None]
+        row = source.classes(
+            log_probs, image_sizes[index],
+            names=[names[index]] if names is not None else None,
+            given=given[index:index + 1] if given is not None else None,
+        )
+        if row is None:
+            return None
+        rows.append(row.to(torch.bool))
+    return torch.cat(rows, dim=0)
