@@ -43,7 +43,7 @@ def extract_local_prototypes(
         raise ValueError(f"present {tuple(present.shape)} must be [N, K] = [{batch}, {num_classes}]")
     k = topk_count(height, width, topk_ratio)
     scores = confidence.detach().float().flatten(2)  # [N, K, HW]
-    top_values, top_positions = scores.topk(k, dim=2)  # [N, K, k]
+    top_values, top_positions = scores.topk(k, dim=2, sorted=False)  # [N, K, k], order irrelevant
     top_values = top_values * present.to(top_values.dtype).unsqueeze(2)
     weights = torch.zeros_like(scores).scatter_(2, top_positions, top_values)  # [N, K, HW]
     flat_features = features.detach().float().flatten(2).transpose(1, 2)  # [N, HW, D]

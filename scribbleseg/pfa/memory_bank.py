@@ -16,12 +16,13 @@ reference order):
 2. *Closed form.* For a guessed target assignment ``s_j`` of the EMA updates, the state of slot ``s`` before
    update ``j`` is ``alpha^c * B0[s] + (1 - alpha) * sum_{l<j, s_l = s} alpha^(c - c_l - 1) q_l`` where
    ``B0`` is the post-fill bank, ``c`` the number of updates of ``s`` before ``j`` and ``c_l`` those before
-   ``l``. All ``R + 1`` intermediate states come from one einsum over ``[K, R+1, R, slots]`` weights.
+   ``l``: a ``[K, R+1, slots, R]`` weight tensor built with cumsums. Cosine similarities against every
+   intermediate state then follow from the Gram matrices ``q.q`` and ``q.B0`` alone (no ``D`` axis).
 3. *Jacobi fixed point.* Start from the argmax against ``B0``, recompute every update's argmax against the
    state it would have seen, repeat until the assignment no longer changes. Update 0 always sees ``B0``,
    so after ``m`` rounds the first ``m + 1`` targets are the sequential ones: the iteration is exact after
    at most ``R`` rounds and a fixed point is the sequential answer (usually 1-2 rounds). Each round costs
-   one host sync (``torch.equal``); the bank's last state is the ``R``-th closed-form state.
+   one host sync (``torch.equal``); the final bank is one ``[K, slots, R] x [K, R, D]`` matmul.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+_EPS = 1e-12  # as F.normalize / F.cosine_similarity: norms are clamped to at least this
 
 
 class PrototypeMemoryBank(nn.Module):
@@ -85,68 +88,84 @@ class PrototypeMemoryBank(nn.Module):
         batch = prototypes.shape[0]
         if batch == 0:
             return
-        protos = prototypes.detach().to(self.prototypes).transpose(0, 1)  # [K, N, D]
-        present = present.to(device=protos.device, dtype=torch.bool)
+        present = present.to(device=self.prototypes.device, dtype=torch.bool)
+        protos = prototypes.detach().to(self.prototypes)
+        protos = torch.where(present.unsqueeze(2), protos, torch.zeros_like(protos))  # [N, K, D]
         occurrences = present.long()
         rank = occurrences.cumsum(0) - occurrences  # [N, K], exclusive
         free = (slots - self.filled).clamp(min=0)  # [K]
         fills = present & (rank < free)
         emas = present & ~fills
 
-        # 1. fills: one scatter into a bank with a dummy slot for the non-fill rows.
-        fill_slot = torch.where(fills, self.filled + rank, slots).transpose(0, 1)  # [K, N]
-        padded = torch.cat([self.prototypes, self.prototypes.new_zeros(num_classes, 1, dim)], dim=1)
-        padded.scatter_(1, fill_slot.unsqueeze(2).expand(-1, -1, dim), protos)
-        after_fill = padded[:, :slots]
+        # 1. fills: slot filled[t] + rank of every fill occurrence, as a one-hot [N, K, slots] placement.
+        slot_ids = torch.arange(slots, device=protos.device)
+        placed = (fills.unsqueeze(2) & ((self.filled + rank).unsqueeze(2) == slot_ids)).to(protos.dtype)
+        written = placed.sum(0).unsqueeze(2) > 0  # [K, slots, 1]
+        incoming = torch.bmm(placed.permute(1, 2, 0), protos.transpose(0, 1))  # [K, slots, D]
+        after_fill = torch.where(written, incoming, self.prototypes)
         new_filled = self.filled + fills.long().sum(0)
 
-        # 2.-3. EMA updates: queue per class in batch order, exact Jacobi fixed point on the targets.
-        queue_row = torch.where(emas, rank - free, batch).transpose(0, 1)  # [K, N]
-        queue = protos.new_zeros(num_classes, batch + 1, dim)
-        queue.scatter_(1, queue_row.unsqueeze(2).expand(-1, -1, dim), protos)
-        queue = queue[:, :batch]  # [K, R, D]
-        valid = torch.zeros(num_classes, batch + 1, dtype=torch.bool, device=protos.device)
-        valid.scatter_(1, queue_row, emas.transpose(0, 1))
-        valid = valid[:, :batch]  # [K, R]
+        # 2.-3. EMA updates: queue per class in batch order (one-hot [N, K, R]), exact Jacobi fixed point.
+        queue_ids = torch.arange(batch, device=protos.device)
+        queued = (emas.unsqueeze(2) & ((rank - free).unsqueeze(2) == queue_ids)).to(protos.dtype)
+        queue = torch.bmm(queued.permute(1, 2, 0), protos.transpose(0, 1))  # [K, R, D]
+        valid = queued.sum(0) > 0  # [K, R]
         final = self._ema_fixed_point(after_fill, queue, valid)
 
         self.prototypes.copy_(final)
         self.filled.copy_(new_filled)
 
     def _ema_fixed_point(self, start: Tensor, queue: Tensor, valid: Tensor) -> Tensor:
-        """Bank ``[K, slots, D]`` after the queued EMA updates ``queue [K, R, D]`` (``valid [K, R]``)."""
-        queue_dir = F.normalize(queue, dim=2)
-        targets = self._most_similar(queue_dir, start.unsqueeze(1).expand(-1, queue.shape[1], -1, -1), valid)
-        for _ in range(queue.shape[1] + 1):
-            states = self._states(start, queue, targets, valid)  # [K, R+1, slots, D]
-            new_targets = self._most_similar(queue_dir, states[:, :-1], valid)
+        """Bank ``[K, slots, D]`` after the queued EMA updates ``queue [K, R, D]`` (``valid [K, R]``).
+
+        The fixed-point rounds only need cosine similarities, which follow from the Gram matrices of the
+        queue and the post-fill bank (small float64 tensors, no ``D`` dimension inside the loop); the
+        ``D``-sized bank state is formed once, after the assignment is final.
+        """
+        length = queue.shape[1]
+        gram_qq = torch.bmm(queue, queue.transpose(1, 2)).double()  # [K, R, R]
+        gram_qb = torch.bmm(queue, start.transpose(1, 2)).double()  # [K, R, S]
+        start_sq = start.square().sum(dim=2).double()  # [K, S]
+        queue_norm = gram_qq.diagonal(dim1=1, dim2=2).sqrt().clamp(min=_EPS).unsqueeze(2)  # [K, R, 1]
+        similarity = gram_qb / (queue_norm * start_sq.sqrt().clamp(min=_EPS).unsqueeze(1))
+        targets = torch.where(valid, similarity.argmax(dim=2), 0)  # first guess: against the post-fill bank
+        gain = 1.0 - self.momentum
+        for _ in range(length + 1):
+            decay, weights = self._update_weights(targets, valid)  # [K, R+1, S], [K, R+1, S, R]
+            seen_decay, seen_weights = decay[:, :length], weights[:, :length]  # state before update j
+            dots = seen_decay * gram_qb + gain * torch.einsum("kjsl,kjl->kjs", seen_weights, gram_qq)
+            cross = torch.einsum("kjsl,kls->kjs", seen_weights, gram_qb)
+            quadratic = torch.einsum("kjsl,klm,kjsm->kjs", seen_weights, gram_qq, seen_weights)
+            state_sq = seen_decay.square() * start_sq.unsqueeze(1) + 2 * gain * seen_decay * cross
+            state_sq = state_sq + gain**2 * quadratic
+            similarity = dots / (queue_norm * state_sq.clamp(min=0).sqrt().clamp(min=_EPS))  # eq. (4)
+            new_targets = torch.where(valid, similarity.argmax(dim=2), 0)
             if torch.equal(new_targets, targets):
                 break
             targets = new_targets
-        return states[:, -1]
+        final_decay = decay[:, length].to(start.dtype).unsqueeze(2)  # [K, S, 1]
+        mixed = torch.bmm(weights[:, length].to(start.dtype), queue)  # [K, S, D]
+        return final_decay * start + gain * mixed  # eq. (5), all updates applied
 
-    @staticmethod
-    def _most_similar(queue_dir: Tensor, states: Tensor, valid: Tensor) -> Tensor:
-        """Eq. (4): slot index ``[K, R]`` of highest cosine similarity (0 for invalid queue entries)."""
-        similarity = torch.einsum("krd,krsd->krs", queue_dir, F.normalize(states, dim=3))
-        return torch.where(valid, similarity.argmax(dim=2), 0)
+    def _update_weights(self, targets: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        """Closed form of the EMA chain for an assignment ``targets [K, R]`` (float64).
 
-    def _states(self, start: Tensor, queue: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
-        """Closed-form bank states ``[K, R+1, slots, D]`` before each EMA update (row ``R``: after all)."""
-        num_classes, slots, _ = start.shape
-        length = queue.shape[1]
+        State of slot ``s`` before update ``j`` (row ``R``: after all updates) is
+        ``decay[j, s] * B0[s] + (1 - alpha) * sum_l weights[j, s, l] * q_l``.
+        """
+        slots = self.slots
+        length = targets.shape[1]
         alpha = self.momentum
-        assign = F.one_hot(targets, slots).to(start.dtype) * valid.unsqueeze(2).to(start.dtype)  # [K, R, S]
+        assign = F.one_hot(targets, slots).double() * valid.unsqueeze(2).double()  # [K, R, S]
         count_incl = assign.cumsum(1)
         count_excl = count_incl - assign  # updates of slot s before update l
         count_before = torch.cat([count_excl, count_incl[:, -1:]], dim=1)  # [K, R+1, S]
-        exponent = count_before.unsqueeze(2) - count_excl.unsqueeze(1) - 1  # [K, R+1, R, S]
-        steps = torch.arange(length + 1, device=start.device)
-        earlier = (torch.arange(length, device=start.device).unsqueeze(0) < steps.unsqueeze(1)).to(start.dtype)
-        weights = assign.unsqueeze(1) * earlier[None, :, :, None] * torch.pow(alpha, exponent.clamp(min=0))
-        decay = torch.pow(alpha, count_before).unsqueeze(3)  # [K, R+1, S, 1]
-        mixed = torch.einsum("kjls,kld->kjsd", weights, queue)
-        return decay * start.unsqueeze(1) + (1.0 - alpha) * mixed
+        exponent = count_before.unsqueeze(3) - count_excl.transpose(1, 2).unsqueeze(1) - 1  # [K, R+1, S, R]
+        steps = torch.arange(length + 1, device=targets.device)
+        earlier = torch.arange(length, device=targets.device).unsqueeze(0) < steps.unsqueeze(1)  # [R+1, R]
+        mask = assign.transpose(1, 2).unsqueeze(1) * earlier[None, :, None, :].double()
+        weights = mask * torch.pow(alpha, exponent.clamp(min=0))
+        return torch.pow(alpha, count_before), weights
 
     @torch.no_grad()
     def update_distributed(self, prototypes: Tensor, present: Tensor) -> None:
