@@ -1,9 +1,83 @@
-"""CLI commands of this group (filled in by the issue that owns them)."""
+"""``scribbleseg eval CONFIG --checkpoint CKPT``: mIoU of a checkpoint on full images with dense ground truth.
+
+Prints a per-class IoU table (one column per head, like the paper's Tab. 6 transposed) and writes the
+results as JSON (atomically) to ``--out`` or, by default, to ``<run>/eval/<checkpoint>_<classes>.json``.
+User errors (missing / incompatible checkpoint, bad ``--classes``, unwritable output) are
+:class:`~scribbleseg.errors.ScribblesegError` subclasses: the root app prints one line and exits 2.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+from rich.console import Console
+
+from scribbleseg.engine.atomic_io import ensure_writable_dir
+from scribbleseg.engine.checkpoint import load_model_checkpoint
+from scribbleseg.engine.config import load_config
+from scribbleseg.engine.data_factory import build_eval_dataset
+from scribbleseg.engine.evaluation import comparison_table, evaluate, write_results_json
+from scribbleseg.engine.inference import resolve_inference_device
+from scribbleseg.pfa import parse_class_source
+
+
+def default_results_path(checkpoint: Path, class_source: str, split: str) -> Path:
+    """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<split>_<classes>.json``."""
+    folder = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", class_source if not class_source.startswith("file:")
+                  else "file-" + Path(class_source[5:]).stem).strip("-")
+    return folder / "eval" / f"{checkpoint.stem}_{split}_{slug}.json"
+
+
+def eval_command(
+    config: Path = typer.Argument(..., help="Experiment config (YAML) naming the data set and model."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Model checkpoint (.safetensors)."),
+    head: Optional[List[str]] = typer.Option(
+        None, "--head", help="basic | local | global; repeat for several (default: every head the model has)."),
+    classes: Optional[str] = typer.Option(
+        None, "--classes",
+        help="Class source of the augmented heads: oracle | threshold:N | file:PATH | none "
+             "(default: the config's eval.class_source)."),
+    ms_flip: Optional[bool] = typer.Option(
+        None, "--ms-flip/--no-ms-flip", help="Multi-scale + horizontal-flip test (default: eval.ms_flip)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", help="Config override section.key=value."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results JSON (default: <run>/eval/...json)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to score (default: data.val_split)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per forward pass."),
+    amp: bool = typer.Option(False, "--amp", help="Autocast the network (bf16 on CPU, fp16 on CUDA)."),
+) -> None:
+    """Score a checkpoint on full validation images against dense ground truth (mIoU per head)."""
+    cfg = load_config(config, list(overrides or []))
+    class_spec = classes if classes is not None else cfg.eval.class_source
+    info, dataset = build_eval_dataset(cfg, split)
+    parse_class_source(class_spec, info.class_names)  # a bad --classes fails before the model loads
+    target = resolve_inference_device(device)
+    segmentor, _, meta = load_model_checkpoint(checkpoint, map_location=target, expect=cfg,
+                                               num_classes=info.num_classes)
+    out_path = out if out is not None else default_results_path(checkpoint, class_spec, split or cfg.data.val_split)
+    ensure_writable_dir(out_path.parent)
+    use_ms_flip = cfg.eval.ms_flip if ms_flip is None else ms_flip
+    report = evaluate(segmentor, dataset, heads=list(head) if head else None, class_source=class_spec,
+                      ms_flip=use_ms_flip, device=target, amp=amp,
+                      batch_size=batch_size if batch_size is not None else cfg.eval.batch_size, progress=True)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(comparison_table(
+        report, title=f"{checkpoint.name} on {split or cfg.data.val_split} ({len(dataset)} images), "
+                      f"classes: {class_spec}{', MS+flip' if use_ms_flip else ''}"))
+    for name, why in report.skipped.items():
+        console.print(f"[yellow]skipped head {name}:[/] {why}")
+    for note in dict.fromkeys(note for result in report.values() for note in result.notes):
+        console.print(f"[yellow]note:[/] {note}")
+    write_results_json(report, out_path, checkpoint=str(checkpoint), config=str(config), split=split or
+                       cfg.data.val_split, class_source=class_spec, ms_flip=use_ms_flip,
+                       step=meta.get("step"), device=str(target))
+    console.print(f"results written to {out_path}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``eval`` to ``app``."""
+    app.command("eval")(eval_command)

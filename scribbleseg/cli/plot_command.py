@@ -1,9 +1,46 @@
-"""CLI commands of this group (filled in by the issue that owns them)."""
+"""``scribbleseg plot RUN_DIR``: training curves of a run and, when possible, an overlay grid (Fig. 4 style).
+
+Writes ``RUN_DIR/figures/{loss,miou,lr}.png`` from ``metrics.jsonl`` and, when the run has a checkpoint
+and its validation data is reachable, ``RUN_DIR/figures/predictions.png`` (image | scribbles | baseline |
+PFA | ground truth).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+
+from scribbleseg.engine.figures import plot_run, plot_run_predictions
+from scribbleseg.engine.inference import resolve_inference_device
+from scribbleseg.pfa import parse_class_source
+
+
+def plot_command(
+    run_dir: Path = typer.Argument(..., help="Run folder written by 'scribbleseg train'."),
+    grid: bool = typer.Option(True, "--grid/--no-grid", help="Also draw the prediction overlay grid."),
+    classes: str = typer.Option("threshold:500", "--classes",
+                                help="Class source of the PFA column: oracle | threshold:N | file:PATH | none."),
+    num_images: int = typer.Option(4, "--num-images", min=1, help="Rows of the overlay grid."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+) -> None:
+    """Draw the loss / mIoU / learning-rate curves of a run (and a prediction overlay grid)."""
+    console = Console(highlight=False, soft_wrap=True)
+    if grid:
+        parse_class_source(classes)  # a bad --classes fails before anything is drawn
+    for path in plot_run(run_dir):
+        console.print(f"wrote {path}")
+    if not grid:
+        return
+    path, detail = plot_run_predictions(run_dir, class_source=classes, num_images=num_images,
+                                        device=resolve_inference_device(device))
+    if path is None:
+        console.print(f"[yellow]no overlay grid:[/] {detail}")
+    else:
+        console.print(f"wrote {path} ({detail})")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``plot`` to ``app``."""
+    app.command("plot")(plot_command)

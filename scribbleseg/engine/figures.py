@@ -264,3 +264,67 @@ def _label_panel(rgb: np.ndarray, label, palette, ignore_index: int, alpha: floa
     panel[void] = 255
     return panel
 
+
+
+def _run_checkpoint(run_dir: Path) -> Path | None:
+    for name in ("best.safetensors", "last.safetensors"):
+        candidate = run_dir / "checkpoints" / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@torch.no_grad()
+def plot_run_predictions(
+    run_dir: str | Path,
+    *,
+    class_source: str = "threshold:500",
+    num_images: int = 4,
+    device: str | torch.device = "cpu",
+) -> tuple[Path | None, str]:
+    """Overlay grid of a run's checkpoint on its first validation images: ``figures/predictions.png``.
+
+    Columns: image | scribbles (when the data set has them) | baseline (the basic head, no prototype
+    augmentation) | PFA (the global head when the bank is full, else local, classes from
+    ``class_source``) | ground truth. Returns ``(path, what was drawn)`` or ``(None, why not)`` when the
+    run has no checkpoint or its validation data cannot be opened.
+    """
+    from scribbleseg.data import read_label_map
+    from scribbleseg.engine.checkpoint import load_model_checkpoint
+    from scribbleseg.engine.data_factory import build_eval_dataset
+    from scribbleseg.engine.inference import infer_probabilities, resolve_heads
+    from scribbleseg.engine.palette_io import denormalize_image
+    from scribbleseg.pfa import parse_class_source
+
+    run_dir = Path(run_dir)
+    checkpoint = _run_checkpoint(run_dir)
+    if checkpoint is None:
+        return None, f"no checkpoint in {run_dir / 'checkpoints'}"
+    segmentor, cfg, _ = load_model_checkpoint(checkpoint, map_location=device)
+    try:
+        info, dataset = build_eval_dataset(cfg)
+    except DataError as err:
+        return None, f"validation data not available ({err})"
+    source = parse_class_source(class_source, info.class_names)
+    runnable, _ = resolve_heads(segmentor, None)
+    pfa_head = "global" if "global" in runnable else ("local" if "local" in runnable else None)
+    heads = ("basic",) + ((pfa_head,) if pfa_head else ())
+    count = min(num_images, len(dataset))
+    if count == 0:
+        return None, "the validation split is empty"
+    items = [dataset[index] for index in range(count)]
+    output = infer_probabilities(segmentor, [item["image"] for item in items], heads=heads, class_source=source,
+                                 names=[item["name"] for item in items],
+                                 given=torch.stack([item["classes"] for item in items]))
+    columns: dict[str, list] = {"baseline": [label.cpu() for label in output.labels("basic")]}
+    if pfa_head:
+        columns[f"PFA ({pfa_head}, {class_source})"] = [label.cpu() for label in output.labels(pfa_head)]
+    columns["ground truth"] = [item["mask"] for item in items]
+    samples = dataset.samples[:count]
+    scribbles = None
+    if all(sample.scribble is not None and Path(sample.scribble).is_file() for sample in samples):
+        scribbles = [read_label_map(sample.scribble, info.num_classes, info.ignore_index) for sample in samples]
+    path = overlay_grid([denormalize_image(item["image"]) for item in items], columns, info.palette,
+                        run_dir / "figures" / "predictions.png", scribbles=scribbles,
+                        row_names=[item["name"] for item in items], ignore_index=info.ignore_index)
+    return path, f"{count} validation image(s), columns: {', '.join(columns)}"

@@ -45,6 +45,7 @@ __all__ = [
     "head_notes",
     "resolve_heads",
     "infer_probabilities",
+    "resolve_inference_device",
 ]
 
 HEADS = ("basic", "local", "global")
@@ -68,6 +69,30 @@ class InferenceOutput:
     def labels(self, head: str) -> list[Tensor]:
         """Arg-max label maps ``[H_i, W_i]`` int64 of ``head``."""
         return [probs.argmax(dim=0) for probs in self.probabilities[head]]
+
+
+def resolve_inference_device(spec: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` as given.
+
+    Raises ConfigError for an unknown name or a CUDA device that is not there.
+    """
+    if isinstance(spec, torch.device):
+        return spec
+    text = str(spec).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {spec} asked for CUDA but no CUDA device is available (use auto or cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return device
 
 
 def pad_batch(images: Sequence[Tensor], multiple: int = PAD_MULTIPLE) -> tuple[Tensor, list[tuple[int, int]]]:
