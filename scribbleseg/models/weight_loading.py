@@ -134,9 +134,9 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> WeightLoadRepo
     expected = encoder.state_dict()
     missing = [k for k in expected if k not in converted.tensors]
     unexpected = [converted.source_names[k] for k in converted.tensors if k not in expected]
-    mis_shaped = [
-        f"{converted.source_names[k]} (file {list(t.shape)} vs model {list(expected[k].shape)})"
-        for k, t in converted.tensors.items() if k in expected and t.shape != expected[k].shape
+    mis_shaped = [  # in the model's order: stage 1 first
+        f"{converted.source_names[k]} (file {list(converted.tensors[k].shape)} vs model {list(t.shape)})"
+        for k, t in expected.items() if k in converted.tensors and converted.tensors[k].shape != t.shape
     ]
     if missing or unexpected or mis_shaped:
         parts = []
