@@ -85,6 +85,28 @@ def test_out_of_range_ground_truth_is_a_data_error() -> None:
         confusion_matrix(torch.zeros(4, dtype=torch.long), torch.tensor([0, 1, 9, 255]), 3)
 
 
+@pytest.mark.parametrize("bad_value, prediction_value", [(3, 0), (-1, 2), (7, 2)])
+def test_every_out_of_range_target_is_caught(bad_value: int, prediction_value: int) -> None:
+    target = torch.tensor([0, 1, bad_value, 255])
+    prediction = torch.tensor([0, 1, prediction_value, 0])
+    with pytest.raises(DataError, match=rf"\[{bad_value}\]"):
+        confusion_matrix(prediction, target, 3)
+
+
+def test_negative_ignore_index_is_supported() -> None:
+    target = torch.tensor([0, -100, 2, 1])
+    prediction = torch.tensor([0, 1, 2, 2])
+    counts = confusion_matrix(prediction, target, 3, ignore_index=-100)
+    assert counts.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]
+    with pytest.raises(DataError, match=r"\[-1\]"):
+        confusion_matrix(prediction, torch.tensor([0, -100, -1, 1]), 3, ignore_index=-100)
+
+
+def test_out_of_range_prediction_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="prediction"):
+        confusion_matrix(torch.tensor([0, 3]), torch.tensor([0, 1]), 3)
+
+
 def test_shape_mismatch_is_rejected() -> None:
     with pytest.raises(ValueError):
         confusion_matrix(torch.zeros(4, dtype=torch.long), torch.zeros(5, dtype=torch.long), 3)
