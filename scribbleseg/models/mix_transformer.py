@@ -105,7 +105,7 @@ class MixTransformer(nn.Module):
         self.drop_path_rate = float(drop_path_rate)
 
         total = sum(self.depths)
-        rates = torch.linspace(0.0, self.drop_path_rate, total).tolist()
+        rates = [self.drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear, 0 -> max
         stages = []
         channels_in, start = in_channels, 0
         for i in range(4):
