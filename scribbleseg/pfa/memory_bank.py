@@ -11,7 +11,7 @@ reference order):
 
 1. *Ranks.* ``rank[n, t]`` = how many earlier images of the batch hold class ``t`` (exclusive cumsum over the
    batch). Occurrences with ``rank < free[t]`` (``free = slots - filled``) fill slot ``filled[t] + rank``
-   (one scatter). Per class all fills precede all EMA updates, so the rest are EMA updates numbered
+   (a one-hot placement and one batched matmul). Per class all fills precede all EMA updates, so the rest are EMA updates numbered
    ``j = rank - free[t]`` in batch order, stacked into a queue ``q[t, j]`` of length ``R = N``.
 2. *Closed form.* For a guessed target assignment ``s_j`` of the EMA updates, the state of slot ``s`` before
    update ``j`` is ``alpha^c * B0[s] + (1 - alpha) * sum_{l<j, s_l = s} alpha^(c - c_l - 1) q_l`` where
@@ -21,8 +21,9 @@ reference order):
 3. *Jacobi fixed point.* Start from the argmax against ``B0``, recompute every update's argmax against the
    state it would have seen, repeat until the assignment no longer changes. Update 0 always sees ``B0``,
    so after ``m`` rounds the first ``m + 1`` targets are the sequential ones: the iteration is exact after
-   at most ``R`` rounds and a fixed point is the sequential answer (usually 1-2 rounds). Each round costs
-   one host sync (``torch.equal``); the final bank is one ``[K, slots, R] x [K, R, D]`` matmul.
+   at most ``R`` rounds and a fixed point is the sequential answer (usually 1-2 rounds). Host syncs: one
+   to skip steps 2-3 in fill-only batches, one per round (``torch.equal``); the final bank is one
+   ``[K, slots, R] x [K, R, D]`` matmul.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class PrototypeMemoryBank(nn.Module):
         after_fill = torch.where(written, incoming, self.prototypes)
         new_filled = self.filled + fills.long().sum(0)
 
+        if not bool(emas.any()):  # fill-only batch (one host sync): skip the EMA machinery
+            self.prototypes.copy_(after_fill)
+            self.filled.copy_(new_filled)
+            return
+
         # 2.-3. EMA updates: queue per class in batch order (one-hot [N, K, R]), exact Jacobi fixed point.
         queue_ids = torch.arange(batch, device=protos.device)
         queued = (emas.unsqueeze(2) & ((rank - free).unsqueeze(2) == queue_ids)).to(protos.dtype)
@@ -133,9 +139,10 @@ class PrototypeMemoryBank(nn.Module):
         for _ in range(length + 1):
             decay, weights = self._update_weights(targets, valid)  # [K, R+1, S], [K, R+1, S, R]
             seen_decay, seen_weights = decay[:, :length], weights[:, :length]  # state before update j
-            dots = seen_decay * gram_qb + gain * torch.einsum("kjsl,kjl->kjs", seen_weights, gram_qq)
-            cross = torch.einsum("kjsl,kls->kjs", seen_weights, gram_qb)
-            quadratic = torch.einsum("kjsl,klm,kjsm->kjs", seen_weights, gram_qq, seen_weights)
+            # all [K, R, S, R] -> [K, R, S]: q_j.q_l, q_l.B0[s] and q_l.q_m weighted by the EMA weights
+            dots = seen_decay * gram_qb + gain * (seen_weights * gram_qq.unsqueeze(2)).sum(dim=3)
+            cross = (seen_weights * gram_qb.transpose(1, 2).unsqueeze(1)).sum(dim=3)
+            quadratic = (torch.matmul(seen_weights, gram_qq.unsqueeze(1)) * seen_weights).sum(dim=3)
             state_sq = seen_decay.square() * start_sq.unsqueeze(1) + 2 * gain * seen_decay * cross
             state_sq = state_sq + gain**2 * quadratic
             similarity = dots / (queue_norm * state_sq.clamp(min=0).sqrt().clamp(min=_EPS))  # eq. (4)
@@ -156,16 +163,17 @@ class PrototypeMemoryBank(nn.Module):
         slots = self.slots
         length = targets.shape[1]
         alpha = self.momentum
-        assign = F.one_hot(targets, slots).double() * valid.unsqueeze(2).double()  # [K, R, S]
+        assign = F.one_hot(targets, slots) * valid.unsqueeze(2)  # [K, R, S] int64
         count_incl = assign.cumsum(1)
         count_excl = count_incl - assign  # updates of slot s before update l
         count_before = torch.cat([count_excl, count_incl[:, -1:]], dim=1)  # [K, R+1, S]
         exponent = count_before.unsqueeze(3) - count_excl.transpose(1, 2).unsqueeze(1) - 1  # [K, R+1, S, R]
         steps = torch.arange(length + 1, device=targets.device)
         earlier = torch.arange(length, device=targets.device).unsqueeze(0) < steps.unsqueeze(1)  # [R+1, R]
-        mask = assign.transpose(1, 2).unsqueeze(1) * earlier[None, :, None, :].double()
-        weights = mask * torch.pow(alpha, exponent.clamp(min=0))
-        return torch.pow(alpha, count_before), weights
+        mask = (assign.transpose(1, 2).unsqueeze(1) > 0) & earlier[None, :, None, :]
+        powers = torch.pow(alpha, steps.double())  # alpha^0 .. alpha^R: exponents are small integers
+        weights = torch.where(mask, powers[exponent.clamp(min=0)], 0.0)
+        return powers[count_before], weights
 
     @torch.no_grad()
     def update_distributed(self, prototypes: Tensor, present: Tensor) -> None:
