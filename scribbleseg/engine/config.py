@@ -160,10 +160,14 @@ class TrainConfig(StrictModel):
 
 
 class EvalConfig(StrictModel):
-    """Which prediction heads to score and where the image-level classes come from at inference."""
+    """Which prediction heads to score and where the image-level classes come from at inference.
+
+    ``class_source``: ``oracle`` (ground-truth labels), ``threshold:N`` (classes with more than N predicted
+    pixels, appendix A.2), ``file:PATH`` (per-image JSON) or ``none``.
+    """
 
     heads: tuple[Literal["basic", "local", "global"], ...] = ("basic",)
-    class_source: Literal["oracle", "threshold", "file", "none"] = "oracle"
+    class_source: str = Field("oracle", pattern=r"^(oracle|none|threshold(:\d+)?|file:.+)$")
     ms_flip: bool = False
     batch_size: int = Field(1, ge=1)
 

@@ -51,6 +51,7 @@ from scribbleseg.engine.distributed import (
     shutdown_distributed,
     wrap_model,
 )
+from scribbleseg.engine.evaluation import evaluate
 from scribbleseg.engine.model_factory import build_segmentor
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
 from scribbleseg.engine.run_logging import RunLogger
@@ -149,6 +150,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
 
         self.step = 0
+        self.phase_name = "warmup"
         self.skipped_total = 0
         self.best_value: float | None = None
         if resume:
@@ -202,7 +204,6 @@ class Trainer:
         session_start = self.step
         last_metrics: dict[str, float] = {}
         tick, tick_step = time.perf_counter(), self.step
-        phase_name = "warmup"
         try:
             while self.step < self.total_steps:
                 epoch, start_batch = divmod(self.step, self.iters_per_epoch)
@@ -211,7 +212,7 @@ class Trainer:
                                             pin_memory=self.device.type == "cuda")
                 for images, scribbles, present in loader:
                     lr = self.schedule.apply(self.optimizer, self.step)
-                    parts, phase_name, finite = self._train_step(images, scribbles, present)
+                    parts, self.phase_name, finite = self._train_step(images, scribbles, present)
                     self.step += 1
                     logger.advance()
                     if finite:
@@ -230,7 +231,7 @@ class Trainer:
                                 f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.paths['last']}")
                     if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
                         now = time.perf_counter()
-                        self._log(logger, sums, counted, lr, phase_name, (self.step - tick_step) / (now - tick))
+                        self._log(logger, sums, counted, lr, self.phase_name, (self.step - tick_step) / (now - tick))
                         sums.zero_()
                         counted.zero_()
                         tick, tick_step = now, self.step
@@ -239,7 +240,7 @@ class Trainer:
                     if cfg.val_interval and (self.step % cfg.val_interval == 0 or finished):
                         last_metrics = self._validate(logger)
                     if (cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0) or finished or stopping:
-                        self._save_last(phase_name, last_metrics)
+                        self._save_last(self.phase_name, last_metrics)
                     if finished or stopping:
                         break
                 if self.step >= self.total_steps or (
@@ -302,27 +303,15 @@ class Trainer:
             "it_per_s": round(its_per_s, 3),
         })
 
-    def available_heads(self) -> tuple[str, ...]:
-        """The configured eval heads that exist at the current step (local after warm-up, global once full)."""
-        wanted = self.cfg.eval.heads
-        settings = self.model.settings
-        past_warmup = self.step > settings.warmup_iters
-        ready = {"basic": True, "local": settings.use_local and past_warmup,
-                 "global": settings.use_global and past_warmup and bool(self.model.bank.is_full)}
-        return tuple(head for head in wanted if ready[head])
-
     def _validate(self, logger: RunLogger) -> dict[str, float]:
-        """Score the validation set (sharded over ranks); update ``best.safetensors`` on improvement."""
-        from scribbleseg.engine.evaluation import evaluate
+        """Score the validation set (``evaluate`` shards it over ranks and all-reduces); update ``best``.
 
+        Heads that cannot run yet (``global`` before the bank is full) are skipped by ``evaluate``.
+        """
         rng = capture_rng_state()  # evaluation must not shift the training RNG streams
-        heads = self.available_heads()
-        dataset = self.val_set
-        if self.ctx.is_distributed:
-            dataset = torch.utils.data.Subset(dataset, range(self.ctx.rank, len(dataset), self.ctx.world_size))
-        self.model.eval()
         try:
-            results = evaluate(self.model, dataset, heads=heads, class_source=self.cfg.eval.class_source,
+            results = evaluate(self.model, self.val_set, heads=self.cfg.eval.heads,
+                               class_source=self.cfg.eval.class_source,
                                ms_flip=self.cfg.eval.ms_flip, device=str(self.device),
                                batch_size=self.cfg.eval.batch_size, amp=self.amp_dtype is not None)
         finally:
@@ -335,7 +324,7 @@ class Trainer:
             self.best_value = value
             if self.ctx.is_main:
                 save_model_checkpoint(self.paths["best"], self.model, self.cfg,
-                                      self._meta("best", metrics))
+                                      self._meta(self.phase_name, metrics))
         return metrics
 
     def _meta(self, phase: str, metrics: dict[str, float]) -> dict[str, Any]:
