@@ -15,6 +15,7 @@ Needs ``transformers`` (a dev dependency); nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -74,7 +75,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0: torch's default)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     ours, theirs = build_pair(args.backbone)
@@ -111,8 +115,10 @@ def main() -> None:
     console.print(table)
     console.print(f"ratio ours / transformers (median): [bold]{med_ours / med_theirs:.3f}x[/] "
                   f"(max |diff| of the 4 stage outputs: {max_diff:.2e})")
-    console.print(f"machine: {cpu_model()}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-                  f"{args.runs} timed runs after {args.warmup} warm-up runs")
+    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    console.print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
+                  f"threads {torch.get_num_threads()}, load average {load}; {args.runs} timed runs after "
+                  f"{args.warmup} warm-up runs, alternating ours / theirs")
 
 
 if __name__ == "__main__":

@@ -54,13 +54,13 @@ class MixTransformerStage(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=layer_norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return this stage's map ``[N, C, H', W']`` as a channels-last view of the tokens (no copy)."""
+        """Return this stage's map ``[N, C, H', W']`` (contiguous NCHW: one copy of the tokens)."""
         tokens, height, width = self.patch_embed(x)
         for block in self.blocks:
             tokens = block(tokens, height, width)
         tokens = self.norm(tokens)
         batch, _, channels = tokens.shape
-        return tokens.transpose(1, 2).reshape(batch, channels, height, width)
+        return tokens.transpose(1, 2).reshape(batch, channels, height, width).contiguous()
 
 
 def _four(name: str, values: Sequence[float], kind: type) -> tuple:
@@ -150,6 +150,6 @@ class MixTransformer(nn.Module):
         """
         maps = []
         for stage in self.stages:
-            x = stage(x)  # channels-last view, fed as is to the next stage's channels-last conv
-            maps.append(x.contiguous())
+            x = stage(x)
+            maps.append(x)
         return maps

@@ -9,18 +9,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scribbleseg.models.channels_last_conv import ChannelsLastConv2d
-
 
 class OverlapPatchEmbedding(nn.Module):
-    """``[N, C_in, H, W]`` -> tokens ``[N, H' * W', C_out]`` plus the token grid size ``(H', W')``.
-
-    The convolution runs channels-last, so the tokens come out contiguous without a transpose copy.
-    """
+    """``[N, C_in, H, W]`` -> tokens ``[N, H' * W', C_out]`` plus the token grid size ``(H', W')``."""
 
     def __init__(self, in_channels: int, embed_dim: int, patch_size: int, stride: int) -> None:
         super().__init__()
-        self.proj = ChannelsLastConv2d(in_channels, embed_dim, kernel_size=patch_size, stride=stride,
+        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=stride,
                               padding=patch_size // 2)
         self.norm = nn.LayerNorm(embed_dim)
 
