@@ -185,3 +185,33 @@ def test_bad_settings_raise_config_error():
                 {"pce_target": {"local": "other"}}, {"topk_ratio": 0}, {"consistency": "mse"}):
         with pytest.raises(ConfigError, match="pfa"):
             PFASettings(**bad)
+
+
+def test_training_step_under_bf16_autocast_keeps_float32_prototypes():
+    seg = tiny_segmentor(slots=1)
+    images, scribbles, present = batch()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        result = seg.training_step(images, scribbles, present, 0)
+    assert result.phase is Phase.GLOBAL and torch.isfinite(result.loss)
+    assert result.output.local_prototypes.dtype == torch.float32 and seg.bank.prototypes.dtype == torch.float32
+    norms = result.output.local_prototypes[present].norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms), atol=1e-5, rtol=0)  # full precision, unit norm
+    result.loss.backward()
+    assert seg.augmenter("local").expand.weight.grad is not None
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_branches_equal_direct_augmenter_calls(share):
+    """The shared embedding reuse gives exactly what a direct augmenter call on the features gives."""
+    seg = tiny_segmentor(slots=1, share_augmenter=share).eval()
+    images, scribbles, present = batch()
+    seg.training_step(images, scribbles, present, 0)
+    out = seg(images, present=present)
+    feats = out.features
+    protos, usable = seg.local_prototypes(feats, out.basic, seg.prepare_present(present))
+    local = seg.head.classify(seg.augmenter("local")(feats, protos, usable))
+    bank = seg.bank.flat_prototypes().unsqueeze(0).expand(2, -1, -1)
+    glob = seg.head.classify(seg.augmenter("global")(feats, bank, seg.prepare_present(present).repeat_interleave(1, 1)))
+    torch.testing.assert_close(out.local, local)
+    torch.testing.assert_close(out.global_, glob)
+    assert (seg.augmenter("global") is seg.augmenter("local")) is share

@@ -6,7 +6,7 @@ eq. (10) ``consistency_loss``; sections 3.3.3/3.4 ``Phase`` / ``phase_for``; app
 This package imports only ``scribbleseg.models`` and ``scribbleseg.errors``.
 """
 
-from scribbleseg.pfa.augmenter import PrototypeAugmenter
+from scribbleseg.pfa.augmenter import EmbeddedFeatures, PrototypeAugmenter
 from scribbleseg.pfa.class_sources import (
     ClassSource,
     FileClassSource,
@@ -25,6 +25,7 @@ from scribbleseg.pfa.settings import PFASettings
 
 __all__ = [
     "ClassSource",
+    "EmbeddedFeatures",
     "FileClassSource",
     "NoClassSource",
     "OracleClassSource",

@@ -15,16 +15,44 @@ finite and still a function of its own features only.
 
 Local use: ``P = K`` local prototypes, mask = present classes. Global use: the bank's ``K * slots``
 prototypes, mask = the slots of present classes (the paper's "merge" of the global prototypes, 3.3.2).
+``embed`` computes the prototype-independent part once; when local and global branches share the
+augmenter (as the authors do) the segmentor reuses it for both branches.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 
+@dataclass
+class EmbeddedFeatures:
+    """The prototype-independent part of eq. (6)-(7) for one feature map, reusable across prototype sets.
+
+    Attributes:
+        flat: ``f`` as ``[N, HW, D]``.
+        embedded: ``e_f = linear(f)`` ``[N, HW, D/2]``.
+        fuse_part: the ``e_f`` half of eq. (7)'s linear layer plus its bias, ``[N, HW, D/2]``.
+        shape: ``(N, D, h, w)`` of the feature map.
+    """
+
+    flat: Tensor
+    embedded: Tensor
+    fuse_part: Tensor
+    shape: tuple[int, int, int, int]
+
+
 class PrototypeAugmenter(nn.Module):
-    """``aug(features [N, D, h, w], prototypes [N, P, D], mask [N, P] bool) -> [N, D, h, w]``."""
+    """``aug(features [N, D, h, w], prototypes [N, P, D], mask [N, P] bool) -> [N, D, h, w]``.
+
+    The linear layer of eq. (7) acts on ``concat(omega . e_fp, e_f)``; it is applied as the sum of its two
+    halves, ``W_m (omega . e_fp) + W_e e_f + b``, which is the same map. This lets ``embed`` compute the
+    ``e_f`` half once per feature map (shared by the local and the global branch) and lets the prototype
+    half be applied to the ``P`` prototypes before the attention (``omega . (e_fp W_m^T)``) instead of to
+    every pixel.
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -32,29 +60,42 @@ class PrototypeAugmenter(nn.Module):
             raise ValueError(f"feature dim must be >= 2, got {dim}")
         half = dim // 2
         self.dim = dim
+        self.half = half
         self.feature_proj = nn.Linear(dim, half)  # e_f, eq. (6)
         self.prototype_proj = nn.Linear(dim, half)  # e_fp, eq. (6)
-        self.fuse = nn.Linear(2 * half, half)  # eq. (7)
+        self.fuse = nn.Linear(2 * half, half)  # eq. (7), input concat(message, e_f)
         self.expand = nn.Linear(half, dim)  # eq. (8)
 
-    def forward(self, features: Tensor, prototypes: Tensor, mask: Tensor) -> Tensor:
+    def embed(self, features: Tensor) -> EmbeddedFeatures:
+        """Prototype-independent projections of ``features [N, D, h, w]``."""
         batch, channels, height, width = features.shape
         if channels != self.dim:
             raise ValueError(f"features have {channels} channels, augmenter expects {self.dim}")
+        flat = features.flatten(2).transpose(1, 2)  # [N, HW, D]
+        embedded = self.feature_proj(flat)  # [N, HW, D/2]
+        fuse_part = nn.functional.linear(embedded, self.fuse.weight[:, self.half :], self.fuse.bias)
+        return EmbeddedFeatures(flat, embedded, fuse_part, (batch, channels, height, width))
+
+    def forward(self, features: Tensor, prototypes: Tensor, mask: Tensor) -> Tensor:
+        return self.augment(self.embed(features), prototypes, mask)
+
+    def augment(self, features: EmbeddedFeatures, prototypes: Tensor, mask: Tensor) -> Tensor:
+        """Eq. (6)-(8) for embedded features and ``prototypes [N, P, D]`` with ``mask [N, P]``."""
+        batch, channels, height, width = features.shape
         if prototypes.dim() != 3 or prototypes.shape[0] != batch or prototypes.shape[2] != channels:
             raise ValueError(f"prototypes must be [N={batch}, P, D={channels}], got {tuple(prototypes.shape)}")
         if mask.shape != prototypes.shape[:2]:
             raise ValueError(f"mask must be {tuple(prototypes.shape[:2])}, got {tuple(mask.shape)}")
-        mask = mask.to(device=features.device, dtype=torch.bool)
-        flat = features.flatten(2).transpose(1, 2)  # [N, HW, D]
-        embedded = self.feature_proj(flat)  # [N, HW, D/2]
-        proto_embedded = self.prototype_proj(prototypes.to(flat.dtype))  # [N, P, D/2]
+        embedded = features.embedded
+        mask = mask.to(device=embedded.device, dtype=torch.bool)
+        proto_embedded = self.prototype_proj(prototypes.to(embedded.dtype))  # [N, P, D/2]
         proto_embedded = torch.where(mask.unsqueeze(2), proto_embedded, torch.zeros_like(proto_embedded))
-        scores = torch.matmul(embedded, proto_embedded.transpose(1, 2))  # [N, HW, P]
+        scores = torch.matmul(embedded, proto_embedded.transpose(1, 2))  # [N, HW, P], eq. (6)
         scores = scores.masked_fill(~mask.unsqueeze(1), torch.finfo(scores.dtype).min)
         attention = scores.softmax(dim=2)
         attention = attention * mask.any(dim=1).to(attention.dtype)[:, None, None]  # none allowed -> 0
-        message = torch.matmul(attention.to(proto_embedded.dtype), proto_embedded)  # [N, HW, D/2]
-        fused = torch.relu(self.fuse(torch.cat([message, embedded], dim=2)))  # eq. (7)
-        augmented = torch.relu(flat + self.expand(fused))  # eq. (8)
+        proto_fused = nn.functional.linear(proto_embedded, self.fuse.weight[:, : self.half])  # [N, P, D/2]
+        message = torch.matmul(attention.to(proto_fused.dtype), proto_fused)  # W_m (omega . e_fp)
+        fused = torch.relu(message + features.fuse_part)  # eq. (7)
+        augmented = torch.relu(features.flat + self.expand(fused))  # eq. (8)
         return augmented.transpose(1, 2).reshape(batch, channels, height, width)

@@ -41,7 +41,12 @@ def extract_local_prototypes(
     num_classes = confidence.shape[1]
     if present.shape != (batch, num_classes):
         raise ValueError(f"present {tuple(present.shape)} must be [N, K] = [{batch}, {num_classes}]")
-    k = topk_count(height, width, topk_ratio)
+    with torch.autocast(device_type=features.device.type, enabled=False):  # float32 even under AMP
+        return _weighted_topk_means(features, confidence, present, topk_count(height, width, topk_ratio))
+
+
+def _weighted_topk_means(features: Tensor, confidence: Tensor, present: Tensor, k: int) -> Tensor:
+    """Dense scatter of the top-k weights + one ``bmm``; see :func:`extract_local_prototypes`."""
     scores = confidence.detach().float().flatten(2)  # [N, K, HW]
     top_values, top_positions = scores.topk(k, dim=2, sorted=False)  # [N, K, k], order irrelevant
     top_values = top_values * present.to(top_values.dtype).unsqueeze(2)

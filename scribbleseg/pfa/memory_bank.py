@@ -86,9 +86,14 @@ class PrototypeMemoryBank(nn.Module):
             raise ValueError(f"prototypes must be [N, {num_classes}, {dim}], got {tuple(prototypes.shape)}")
         if present.shape != prototypes.shape[:2]:
             raise ValueError(f"present must be {tuple(prototypes.shape[:2])}, got {tuple(present.shape)}")
-        batch = prototypes.shape[0]
-        if batch == 0:
+        if prototypes.shape[0] == 0:
             return
+        with torch.autocast(device_type=self.prototypes.device.type, enabled=False):  # float32 under AMP
+            self._update(prototypes, present)
+
+    def _update(self, prototypes: Tensor, present: Tensor) -> None:
+        num_classes, slots, dim = self.prototypes.shape
+        batch = prototypes.shape[0]
         present = present.to(device=self.prototypes.device, dtype=torch.bool)
         protos = prototypes.detach().to(self.prototypes)
         protos = torch.where(present.unsqueeze(2), protos, torch.zeros_like(protos))  # [N, K, D]

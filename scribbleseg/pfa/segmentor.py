@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from scribbleseg.errors import ConfigError
-from scribbleseg.pfa.augmenter import PrototypeAugmenter
+from scribbleseg.pfa.augmenter import EmbeddedFeatures, PrototypeAugmenter
 from scribbleseg.pfa.class_sources import ClassSource
 from scribbleseg.pfa.confidence import confidence_map
 from scribbleseg.pfa.local_prototypes import extract_local_prototypes
@@ -137,16 +137,22 @@ class PFASegmentor(nn.Module):
         """Eq. (4)-(5): put local prototypes into the bank (all-gathered across ranks under DDP)."""
         self.bank.update_distributed(prototypes, usable)
 
-    def augment_local(self, features: Tensor, prototypes: Tensor, usable: Tensor) -> Tensor:
-        """Local-prototype prediction ``[N, K, H/4, W/4]`` (section 3.3.1)."""
-        return self.head.classify(self.augmenter("local")(features, prototypes, usable))
+    def embed(self, features: Tensor, kind: str, shared: EmbeddedFeatures | None = None) -> EmbeddedFeatures:
+        """Prototype-independent augmenter input for ``kind``; reuses ``shared`` when one augmenter serves both."""
+        if shared is not None and self.augmenter(kind) is self.augmenter("local"):
+            return shared
+        return self.augmenter(kind).embed(features)
 
-    def augment_global(self, features: Tensor, present: Tensor) -> Tensor:
+    def augment_local(self, embedded: EmbeddedFeatures, prototypes: Tensor, usable: Tensor) -> Tensor:
+        """Local-prototype prediction ``[N, K, H/4, W/4]`` (section 3.3.1)."""
+        return self.head.classify(self.augmenter("local").augment(embedded, prototypes, usable))
+
+    def augment_global(self, embedded: EmbeddedFeatures, present: Tensor) -> Tensor:
         """Global-prototype prediction ``[N, K, H/4, W/4]`` from the bank's slots of the present classes."""
-        batch = features.shape[0]
+        batch = present.shape[0]
         prototypes = self.bank.flat_prototypes().unsqueeze(0).expand(batch, -1, -1)
         mask = present.repeat_interleave(self.bank.slots, dim=1)
-        return self.head.classify(self.augmenter("global")(features, prototypes, mask))
+        return self.head.classify(self.augmenter("global").augment(embedded, prototypes, mask))
 
     # --------------------------------------------------------------------------------------- forward
     def _wanted(self, augment: bool | str) -> tuple[bool, bool]:
@@ -175,12 +181,14 @@ class PFASegmentor(nn.Module):
     def _augment(self, output: SegmentorOutput, present: Tensor, want_local: bool, want_global: bool) -> SegmentorOutput:
         assert output.features is not None
         output.present = present
+        embedded = None
         if want_local and self.settings.use_local:
             prototypes, usable = self.local_prototypes(output.features, output.basic, present)
             output.local_prototypes = prototypes
-            output.local = self.augment_local(output.features, prototypes, usable)
+            embedded = self.embed(output.features, "local")
+            output.local = self.augment_local(embedded, prototypes, usable)
         if want_global and self.settings.use_global and self.bank.is_full:
-            output.global_ = self.augment_global(output.features, present)
+            output.global_ = self.augment_global(self.embed(output.features, "global", embedded), present)
         return output
 
     @torch.no_grad()
@@ -258,10 +266,12 @@ class PFASegmentor(nn.Module):
             output.local_prototypes = prototypes
             self.update_bank(prototypes, usable)
             phase = self.phase_for(iteration)
+            embedded = None
             if self.settings.use_local:
-                output.local = self.augment_local(features, prototypes, usable)
+                embedded = self.embed(features, "local")
+                output.local = self.augment_local(embedded, prototypes, usable)
             if phase is Phase.GLOBAL:
-                output.global_ = self.augment_global(features, present)
+                output.global_ = self.augment_global(self.embed(features, "global", embedded), present)
         else:
             phase = Phase.WARMUP
         loss, parts = self.training_loss(output, scribbles, phase)
