@@ -64,3 +64,13 @@ def test_mit_b1_segformer_flops_match_the_segformer_paper() -> None:
 
     report = count_flops(Segformer(), 512)
     assert report.gmacs == pytest.approx(15.9, abs=0.05)
+
+
+@pytest.mark.parametrize(("variant", "paper_millions"), [("mit_b1", 13.6), ("mit_b3", 44.6), ("mit_b5", 82.0)])
+def test_parameter_counts_match_the_pfa_paper_table_3(variant, paper_millions) -> None:
+    """PFA Tab. 3 counts SegFormer with a 256-wide decoder for every backbone (21 VOC classes)."""
+    with torch.device("meta"):
+        encoder = MixTransformer.from_name(variant, strides=(4, 2, 2, 1))
+        head = SegFormerHead(encoder.embed_dims, num_classes=21, embed_dim=256)
+    total = (count_parameters(encoder) + count_parameters(head)) / 1e6
+    assert total == pytest.approx(paper_millions, rel=0.01)
