@@ -142,16 +142,26 @@ def test_folder_prefers_safetensors_over_pytorch_model_bin(hf_b0, tmp_path) -> N
     assert model.stages[0].norm.weight.abs().sum() > 0
 
 
-@pytest.mark.parametrize("wrap", [False, True])
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "segmentation_checkpoint"])
 def test_nvlabs_pth_matches_transformers(hf_b0, tmp_path, wrap) -> None:
     reference, folder = hf_b0
     nvlabs = hf_to_nvlabs(read_state_dict(folder)[0])
     assert "block1.0.attn.kv.weight" in nvlabs and "patch_embed1.norm.weight" in nvlabs
-    torch.save({"state_dict": nvlabs} if wrap else nvlabs, tmp_path / "mit_b0.pth")
+    expected_ignored = {"head.weight", "head.bias"}
+    if wrap == "plain":
+        content = nvlabs
+    elif wrap == "state_dict":
+        content = {"state_dict": nvlabs}
+    else:  # a trained NVlabs SegFormer: backbone under "backbone.", plus decode head and metadata
+        content = {"meta": {"epoch": 3, "note": "ade"},
+                   "state_dict": {**{f"backbone.{k}": v for k, v in nvlabs.items() if not k.startswith("head.")},
+                                  "decode_head.conv_seg.weight": torch.zeros(150, 256, 1, 1)}}
+        expected_ignored = {"decode_head.conv_seg.weight"}
+    torch.save(content, tmp_path / "mit_b0.pth")
     model = ours("mit_b0")
     report = load_encoder_weights(model, tmp_path / "mit_b0.pth")
     assert report.source_format == "nvlabs"
-    assert set(report.ignored) == {"head.weight", "head.bias"}
+    assert set(report.ignored) == expected_ignored
     assert_same_stage_maps(reference, model)
 
 
