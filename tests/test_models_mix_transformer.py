@@ -121,3 +121,19 @@ def test_state_dict_is_contiguous_for_safetensors(tmp_path) -> None:
     model(torch.randn(1, 3, 32, 32))
     save_file(model.state_dict(), str(tmp_path / "enc.safetensors"))
     assert (tmp_path / "enc.safetensors").stat().st_size > 0
+
+
+def test_channels_last_conv_equals_conv2d_and_returns_contiguous_tokens() -> None:
+    from scribbleseg.models.channels_last_conv import ChannelsLastConv2d
+
+    torch.manual_seed(0)
+    fast = ChannelsLastConv2d(6, 6, kernel_size=3, padding=1, groups=6)
+    plain = nn.Conv2d(6, 6, kernel_size=3, padding=1, groups=6)
+    plain.load_state_dict(fast.state_dict())
+    tokens = torch.randn(2, 20, 6, requires_grad=True)  # [N, L, C] on a 4 x 5 grid
+    grid = tokens.transpose(1, 2).reshape(2, 6, 4, 5)
+    out = fast(grid)
+    assert torch.allclose(out, plain(grid), atol=1e-6)
+    assert out.flatten(2).transpose(1, 2).is_contiguous()
+    out.sum().backward()
+    assert fast.weight.grad is not None and fast.weight.grad.is_contiguous() and tokens.grad is not None

@@ -10,7 +10,6 @@ safetensors files are unaffected; only a tiny per-call copy of the weight is mad
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -24,4 +23,4 @@ class ChannelsLastConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight.to(memory_format=torch.channels_last)  # restrides even when C_in / groups == 1
         x = x.contiguous(memory_format=torch.channels_last)  # no copy for token views
-        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(x, weight, self.bias)
