@@ -7,15 +7,18 @@ head, the class probabilities ``[K, H_i, W_i]`` of every image at its own full r
    ``round(s * H_i) x round(s * W_i)`` (bilinear) and the batch is zero-padded at the bottom / right to a
    common size that is a multiple of 32 (zeros *after* normalisation = the ImageNet mean colour). With
    one image per batch the padding is below 32 pixels; with several, images are padded to the largest.
-2. **Basic head.** ``F, P = segmentor.encode(view)``; the logits ``P`` ``[N, K, h/4, w/4]`` are upsampled
-   x4 to the padded size, cropped back to each image's region, un-mirrored, resized to ``H_i x W_i`` and
-   turned into softmax probabilities; the views are averaged.
+2. **Basic head.** The basic logits ``[N, K, h/4, w/4]`` of each view are upsampled x4 to the padded
+   size, cropped back to each image's region, un-mirrored, resized to ``H_i x W_i`` and turned into
+   softmax probabilities; the views are averaged.
 3. **Classes.** The class source (appendix A.2, Tab. 4) picks the present classes ``[N, K]`` from the
-   averaged basic prediction at full resolution (``threshold:N``), the ground-truth labels (``oracle``),
-   a JSON file (``file:PATH``) or nothing (``none``).
-4. **Augmented heads.** For each view, local prototypes are extracted from that view's ``F`` and ``P``
-   for the present classes and the local augmenter gives the ``local`` logits; the bank's prototypes of
-   the present classes give the ``global`` logits. They are mapped back and averaged like ``basic``.
+   basic prediction of each image's own region at full resolution (``threshold:N``; with several views,
+   from their average), the ground-truth labels (``oracle``), a JSON file (``file:PATH``) or nothing
+   (``none``).
+4. **Augmented heads.** The segmentor extracts the local prototypes of the present classes from each
+   view's features and basic prediction and returns the ``local`` logits, and the ``global`` logits from
+   the bank's prototypes of the present classes; they are mapped back and averaged like ``basic``. With a
+   single view this is the same ``segmentor.infer`` pass as the basic head; with several views the
+   augmented predictions come from a second pass per view with the classes chosen once.
 
 Head availability: ``local`` needs a model trained with local augmentation (``pfa.use_local``);
 ``global`` needs ``pfa.use_global`` and a full prototype bank. With the ``none`` class source there is no
@@ -196,6 +199,45 @@ def _accumulate(total: list[Tensor] | None, maps: list[Tensor]) -> list[Tensor]:
     return [running + new for running, new in zip(total, maps)]
 
 
+class _ImageRegionClassSource(ClassSource):
+    """Hands a class source the basic prediction of each image's own region, at the image's size.
+
+    ``segmentor.infer`` gives the class source the logits of the padded (and rescaled) batch; this
+    adapter upsamples them to the padded size, crops every image's region, resizes it to the image's
+    original size and asks the wrapped source one image at a time, so a pixel threshold counts real
+    image pixels only.
+    """
+
+    def __init__(self, inner: ClassSource, view_sizes, image_sizes) -> None:
+        self.inner = inner
+        self.view_sizes = list(view_sizes)
+        self.image_sizes = list(image_sizes)
+
+    def classes(self, basic_logits, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+        padded = F.interpolate(basic_logits.float(), size=tuple(image_size), mode="bilinear", align_corners=False)
+        regions = []
+        for index, ((h, w), size) in enumerate(zip(self.view_sizes, self.image_sizes)):
+            region = padded[index:index + 1, :, :h, :w]
+            if (h, w) != tuple(size):
+                region = F.interpolate(region, size=tuple(size), mode="bilinear", align_corners=False)
+            regions.append(region)
+        return _present_classes(self.inner, regions, self.image_sizes, names, given, already_logits=True)
+
+
+def _augment_choice(augmented: Sequence[str]) -> str:
+    """The ``augment`` argument of the segmentor for the asked augmented heads."""
+    if "local" in augmented and "global" in augmented:
+        return "both"
+    return "local" if "local" in augmented else "global"
+
+
+def _augmented_logits(output, head: str) -> Tensor:
+    logits = output.local if head == "local" else output.global_
+    if logits is None:
+        raise ConfigError(f"the model produced no {head} prediction (check the head with resolve_heads first)")
+    return logits
+
+
 @torch.no_grad()
 def infer_probabilities(
     segmentor,
@@ -210,6 +252,12 @@ def infer_probabilities(
     amp: bool = False,
 ) -> InferenceOutput:
     """Per-image class probabilities of each head (see the module docstring for the steps).
+
+    Only the segmentor's public calls are used: ``segmentor(images, present=..., augment=...)`` and
+    ``segmentor.infer(images, class_source, ...)``. With one view (single scale, no flip) a single
+    ``infer`` pass gives the basic prediction, the classes and the augmented predictions. With several
+    views, a first pass gives the basic prediction of every view, the classes are chosen once from their
+    average, and a second pass gives the augmented predictions of every view with those classes.
 
     Args:
         segmentor: a :class:`~scribbleseg.pfa.PFASegmentor` (put in eval mode by the caller).
@@ -235,63 +283,76 @@ def infer_probabilities(
     if not views:
         raise ConfigError("at least one test scale is needed")
     augmented = [head for head in heads if head != "basic"]
+    notes = head_notes(heads, source) if augmented else []
+    given = given.to(device) if given is not None else None
 
-    encoded = []
+    def view_batch(scale: float, mirrored: bool):
+        batch, view_sizes = _view_batches(images, scale)
+        return (batch.flip(-1) if mirrored else batch), view_sizes
+
+    def finish(totals: dict[str, list[Tensor]], present: Tensor | None) -> InferenceOutput:
+        probabilities = {head: [item / len(views) for item in totals[head]] for head in totals}
+        for head in augmented:
+            probabilities.setdefault(head, probabilities["basic"])  # no classes: no augmentation
+        if "basic" not in heads:
+            probabilities.pop("basic")
+        return InferenceOutput(probabilities=probabilities, present=present, notes=notes)
+
+    if len(views) == 1 and augmented:
+        (scale, mirrored), = views
+        batch, view_sizes = view_batch(scale, mirrored)
+        region_source = _ImageRegionClassSource(source, view_sizes, image_sizes)
+        with _autocast(device, amp):
+            output = segmentor.infer(batch, region_source, names=list(names) if names is not None else None,
+                                     given=given, augment=_augment_choice(augmented))
+        totals = {"basic": _to_image_probabilities(output.basic, view_sizes, image_sizes, mirrored)}
+        if output.present is not None:
+            for head in augmented:
+                totals[head] = _to_image_probabilities(_augmented_logits(output, head), view_sizes,
+                                                       image_sizes, mirrored)
+        return finish(totals, output.present)
+
     basic_total: list[Tensor] | None = None
     for scale, mirrored in views:
-        batch, view_sizes = _view_batches(images, scale)
-        if mirrored:
-            batch = batch.flip(-1)
+        batch, view_sizes = view_batch(scale, mirrored)
         with _autocast(device, amp):
-            features, basic = segmentor.encode(batch)
-        if augmented:
-            encoded.append((features, basic, view_sizes, mirrored))
-        basic_total = _accumulate(basic_total, _to_image_probabilities(basic, view_sizes, image_sizes, mirrored))
+            output = segmentor(batch, present=None, augment=False)
+        basic_total = _accumulate(basic_total, _to_image_probabilities(output.basic, view_sizes, image_sizes,
+                                                                      mirrored))
     assert basic_total is not None
-    basic_probs = [total / len(views) for total in basic_total]
-    probabilities: dict[str, list[Tensor]] = {}
-    if "basic" in heads:
-        probabilities["basic"] = basic_probs
+    totals = {"basic": basic_total}
     if not augmented:
-        return InferenceOutput(probabilities=probabilities)
-
+        return finish(totals, None)
+    basic_probs = [total / len(views) for total in basic_total]
     present = _present_classes(source, basic_probs, image_sizes, names, given)
-    notes = head_notes(heads, source)
     if present is None:
-        for head in augmented:
-            probabilities[head] = basic_probs
-        return InferenceOutput(probabilities=probabilities, present=None, notes=notes)
-
-    present = segmentor.prepare_present(present)
-    totals: dict[str, list[Tensor] | None] = {head: None for head in augmented}
-    for features, basic, view_sizes, mirrored in encoded:
+        return finish(totals, None)
+    augmented_totals: dict[str, list[Tensor] | None] = {head: None for head in augmented}
+    for scale, mirrored in views:
+        batch, view_sizes = view_batch(scale, mirrored)
         with _autocast(device, amp):
-            if "local" in totals:
-                prototypes, usable = segmentor.local_prototypes(features, basic, present)
-                logits = segmentor.augment_local(features, prototypes, usable)
-                totals["local"] = _accumulate(
-                    totals["local"], _to_image_probabilities(logits, view_sizes, image_sizes, mirrored))
-            if "global" in totals:
-                logits = segmentor.augment_global(features, present)
-                totals["global"] = _accumulate(
-                    totals["global"], _to_image_probabilities(logits, view_sizes, image_sizes, mirrored))
-    for head, total in totals.items():
-        assert total is not None
-        probabilities[head] = [item / len(views) for item in total]
-    return InferenceOutput(probabilities=probabilities, present=present, notes=notes)
+            output = segmentor(batch, present=present, augment=_augment_choice(augmented))
+        for head in augmented:
+            augmented_totals[head] = _accumulate(augmented_totals[head], _to_image_probabilities(
+                _augmented_logits(output, head), view_sizes, image_sizes, mirrored))
+    totals.update({head: total for head, total in augmented_totals.items() if total is not None})
+    return finish(totals, output.present)
 
 
-def _present_classes(source: ClassSource, basic_probs: Sequence[Tensor], image_sizes, names, given) -> Tensor | None:
+def _present_classes(source: ClassSource, maps: Sequence[Tensor], image_sizes, names, given,
+                     already_logits: bool = False) -> Tensor | None:
     """``[N, K]`` bool present classes from the class source, or None (no augmentation).
 
-    The basic prediction is handed to the source as log-probabilities at full resolution, one image
-    at a time (images may differ in size), so a pixel threshold counts real image pixels only.
+    ``maps`` are per-image full-resolution basic predictions: probabilities ``[K, H_i, W_i]`` (handed
+    to the source as log-probabilities) or, with ``already_logits``, logits ``[1, K, H_i, W_i]``. The
+    source is asked one image at a time (images may differ in size), so a pixel threshold counts real
+    image pixels only.
     """
     rows = []
-    for index, probs in enumerate(basic_probs):
-        log_probs = probs.clamp_min(1e-12).log()[None]
+    for index, prediction in enumerate(maps):
+        logits = prediction if already_logits else prediction.clamp_min(1e-12).log()[None]
         row = source.classes(
-            log_probs, image_sizes[index],
+            logits, image_sizes[index],
             names=[names[index]] if names is not None else None,
             given=given[index:index + 1] if given is not None else None,
         )
