@@ -51,6 +51,10 @@ def test_unknown_variant_and_bad_strides_are_config_errors() -> None:
         tiny(strides=(4, 2, 2))
     with pytest.raises(ConfigError, match="strides"):
         tiny(strides=(4, 2, 0, 2))
+    with pytest.raises(ConfigError, match="depths"):
+        tiny(depths=(1, "two", 1, 1))
+    with pytest.raises(ConfigError, match="stage 2 is not"):
+        tiny(num_heads=(1, 3, 3, 4))
 
 
 def test_drop_path_rates_increase_linearly_to_the_maximum() -> None:

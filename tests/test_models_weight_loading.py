@@ -256,3 +256,21 @@ def test_pickles_are_read_with_weights_only(tmp_path) -> None:
     torch.save({"state_dict": {"x": Payload()}}, tmp_path / "evil.pth")
     with pytest.raises(WeightsError, match="evil.pth"):
         read_state_dict(tmp_path / "evil.pth")
+
+
+def test_sharded_hf_folder_is_read_through_its_index(hf_b0, tmp_path) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    reference, folder = hf_b0
+    state = read_state_dict(folder)[0]
+    keys = sorted(state)
+    shards = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
+    for name, shard_keys in shards.items():
+        save_file({k: state[k] for k in shard_keys}, str(tmp_path / name))
+    index = {"metadata": {}, "weight_map": {k: n for n, ks in shards.items() for k in ks}}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    model = ours("mit_b0")
+    assert load_encoder_weights(model, tmp_path).loaded == len(model.state_dict())
+    assert_same_stage_maps(reference, model)

@@ -66,7 +66,11 @@ class MixTransformerStage(nn.Module):
 def _four(name: str, values: Sequence[float], kind: type) -> tuple:
     """Check that a per-stage setting has exactly 4 positive entries; raise ConfigError otherwise."""
     values = tuple(values)
-    if len(values) != 4 or any(kind(v) != v or v <= 0 for v in values):
+    try:
+        valid = len(values) == 4 and all(kind(v) == v and v > 0 for v in values)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
         raise ConfigError(f"{name} must be 4 positive {kind.__name__}s (one per stage), got {values!r}")
     return tuple(kind(v) for v in values)
 
@@ -74,8 +78,9 @@ def _four(name: str, values: Sequence[float], kind: type) -> tuple:
 class MixTransformer(nn.Module):
     """MiT encoder: image ``[N, 3, H, W]`` -> list of 4 maps ``[N, embed_dims[i], H_i, W_i]``.
 
-    ``H_i = ceil-ish(H / prod(strides[:i+1]))`` (padding ``kernel // 2``). Build a named variant with
-    :meth:`from_name`, or pass explicit widths for tiny test models. ``layer_norm_eps`` applies to the
+    ``H_i = ceil(H_{i-1} / strides[i])`` with ``H_0 = H`` (odd kernels, padding ``kernel // 2``).
+    Build a named variant with :meth:`from_name`, or pass explicit widths for tiny test models.
+    Invalid settings raise :class:`~scribbleseg.errors.ConfigError`. ``layer_norm_eps`` applies to the
     block and stage norms (1e-6 as in the ImageNet-trained NVlabs weights; Hugging Face uses 1e-5).
     """
 
@@ -100,6 +105,10 @@ class MixTransformer(nn.Module):
         self.sr_ratios = _four("sr_ratios", sr_ratios, int)
         self.strides = _four("strides", strides, int)
         self.patch_sizes = _four("patch_sizes", patch_sizes, int)
+        bad_heads = [i + 1 for i in range(4) if self.embed_dims[i] % self.num_heads[i]]
+        if bad_heads:
+            raise ConfigError(f"embed_dims {self.embed_dims} must be divisible by num_heads {self.num_heads} "
+                              f"(stage {bad_heads[0]} is not)")
         if not 0.0 <= drop_path_rate < 1.0:
             raise ConfigError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
         self.drop_path_rate = float(drop_path_rate)
