@@ -172,3 +172,29 @@ def test_ms_flip_uses_default_scales() -> None:
     assert report["basic"].scales == (0.5, 1.0) and report["basic"].flip
     assert int(report["basic"].confusion.sum()) == 31 * 32
     assert parse_class_source("threshold:7").min_pixels == 7
+
+
+def test_distributed_all_reduce_path_with_one_gloo_process(tmp_path) -> None:
+    import torch.distributed as dist
+
+    segmentor = tiny_segmentor()
+    dataset = TinyEvalSet()
+    single = evaluate(segmentor, dataset, heads=("basic",), class_source="none")["basic"]
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        whole = evaluate(segmentor, dataset, heads=("basic",), class_source="none")["basic"]
+        shard = evaluate(segmentor, torch.utils.data.Subset(dataset, [0, 2]), heads=("basic",),
+                         class_source="none")["basic"]
+    finally:
+        dist.destroy_process_group()
+    np.testing.assert_array_equal(whole.confusion, single.confusion)
+    assert whole.num_images == 3 and shard.num_images == 2
+
+
+def test_amp_on_cpu_runs_and_mostly_agrees() -> None:
+    segmentor = tiny_segmentor()
+    dataset = TinyEvalSet(sizes=((32, 32),))
+    full = evaluate(segmentor, dataset, heads=("basic",), class_source="none")["basic"]
+    mixed = evaluate(segmentor, dataset, heads=("basic",), class_source="none", amp=True)["basic"]
+    assert int(mixed.confusion.sum()) == int(full.confusion.sum())
+    assert np.abs(mixed.confusion - full.confusion).sum() <= 0.2 * full.confusion.sum()
