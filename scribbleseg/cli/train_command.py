@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, overrides)
         run_dir = work_dir if work_dir is not None else DEFAULT_RUNS_DIR / cfg.name
         result = train(cfg, run_dir, resume=resume, overwrite=overwrite)
+        if not result.is_main:
+            return
         console = Console()
         console.print(f"[bold]done[/]: {result.steps} steps, run folder {result.run_dir}")
         console.print(f"  last checkpoint: {result.last_checkpoint}")

@@ -79,6 +79,7 @@ class TrainResult:
     best_value: float | None
     final_metrics: dict[str, float] = field(default_factory=dict)
     skipped_nonfinite: int = 0
+    is_main: bool = True
 
 
 class TrainingForward(nn.Module):
@@ -251,7 +252,7 @@ class Trainer:
         barrier(self.ctx)
         best = self.paths["best"] if self.paths["best"].exists() else None
         return TrainResult(self.run_dir, self.step, self.paths["last"], best, self.best_value, last_metrics,
-                           self.skipped_total)
+                           self.skipped_total, self.ctx.is_main)
 
     def _train_step(self, images: torch.Tensor, scribbles: torch.Tensor,
                     present: torch.Tensor) -> tuple[dict[str, torch.Tensor], str, bool]:
