@@ -78,3 +78,14 @@ def test_mit_b1_with_decoder_has_the_papers_parameter_count() -> None:
     total = count_parameters(encoder) + count_parameters(head)
     assert total == pytest.approx(13.65e6, rel=0.01)  # PFA Tab. 3: 13.6 M; SegFormer: 13.7 M
     assert count_parameters(head) == (64 + 128 + 320 + 512) * 256 + 4 * 256 + 4 * 256 * 256 + 2 * 256 + 256 * 21 + 21
+
+
+def test_head_runs_under_bf16_autocast_on_cpu() -> None:
+    head = SegFormerHead(CHANNELS, num_classes=3, embed_dim=8).eval()
+    maps = stage_maps()
+    with torch.no_grad():
+        reference = head(maps)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = head.classify(head.fuse(maps))
+    assert torch.isfinite(low).all() and low.shape == reference.shape
+    assert (low.float() - reference).abs().max() < 0.1
