@@ -112,6 +112,7 @@ class MixTransformer(nn.Module):
         if not 0.0 <= drop_path_rate < 1.0:
             raise ConfigError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
         self.drop_path_rate = float(drop_path_rate)
+        self.variant_name: str | None = None  # "mit_b1" etc. when built by from_name
 
         total = sum(self.depths)
         rates = [self.drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear, 0 -> max
