@@ -11,6 +11,8 @@ from typing import Optional
 
 import typer
 
+from scribbleseg.errors import ConfigError
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``demo`` command to ``app``."""
@@ -25,7 +27,6 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     ) -> None:
         """Synthetic data -> pCE baseline vs PFA -> comparison table + overlay grid."""
-        from scribbleseg.engine.config import ConfigError
         from scribbleseg.engine.demo import run_demo
 
         if device not in ("auto", "cpu", "cuda"):
