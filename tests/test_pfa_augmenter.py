@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from scribbleseg.pfa import PrototypeAugmenter
+from scribbleseg.pfa.augmenter import pack_allowed
 
 
 def loop_augment(aug, features, prototypes, mask):
@@ -72,3 +73,22 @@ def test_gradients_reach_every_layer_and_features():
     assert features.grad is not None and features.grad.abs().sum() > 0
     for name, parameter in aug.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_packing_allowed_prototypes_changes_nothing():
+    """Packed attention (M columns) equals the unpacked masked attention over all P prototypes."""
+    torch.manual_seed(4)
+    aug = PrototypeAugmenter(8)
+    features = torch.randn(3, 8, 3, 3)
+    prototypes = torch.randn(3, 20, 8)
+    mask = torch.zeros(3, 20, dtype=torch.bool)
+    mask[0, [2, 7, 19]] = True
+    mask[2, 5] = True
+    embedded = aug.embed(features)
+    unpacked = aug.augment(embedded, prototypes, mask, max_allowed=20)
+    torch.testing.assert_close(aug.augment(embedded, prototypes, mask), unpacked, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(aug.augment(embedded, prototypes, mask, max_allowed=6), unpacked, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(unpacked, loop_augment(aug, features, prototypes, mask), atol=1e-5, rtol=1e-5)
+    packed, packed_mask = pack_allowed(prototypes, mask)
+    assert packed.shape == (3, 3, 8) and packed_mask.tolist() == [[True] * 3, [False] * 3, [True, False, False]]
+    torch.testing.assert_close(packed[0], prototypes[0, [2, 7, 19]])

@@ -28,13 +28,14 @@ def loop_prototypes(features, confidence, present, topk_ratio):
     return out
 
 
-def test_matches_loop_reference_with_absent_classes():
+@pytest.mark.parametrize("compact", [True, False])
+def test_matches_loop_reference_with_absent_classes(compact):
     torch.manual_seed(0)
     features = torch.randn(3, 16, 9, 11)
     confidence = torch.randn(3, 5, 9, 11).softmax(1)
     present = torch.rand(3, 5) < 0.6
     present[0] = False  # an image with no class at all
-    got = extract_local_prototypes(features, confidence, present, topk_ratio=0.08)
+    got = extract_local_prototypes(features, confidence, present, topk_ratio=0.08, compact=compact)
     want = loop_prototypes(features, confidence, present, 0.08)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert torch.all(got[~present] == 0)
@@ -42,12 +43,13 @@ def test_matches_loop_reference_with_absent_classes():
     torch.testing.assert_close(norms, torch.ones_like(norms))
 
 
-def test_zero_weight_class_gives_zero_not_nan():
+@pytest.mark.parametrize("compact", [True, False])
+def test_zero_weight_class_gives_zero_not_nan(compact):
     features = torch.randn(2, 8, 6, 6)
     confidence = torch.rand(2, 3, 6, 6)
     confidence[1, 2] = 0.0  # present, but every top-k weight is 0
     present = torch.ones(2, 3, dtype=torch.bool)
-    got = extract_local_prototypes(features, confidence, present)
+    got = extract_local_prototypes(features, confidence, present, compact=compact)
     assert torch.isfinite(got).all()
     assert torch.all(got[1, 2] == 0)
     assert got[0, 2].norm() > 0.99
@@ -83,3 +85,17 @@ def test_minmax_confidence_is_relu_minmax_per_map():
     torch.testing.assert_close(confidence_map(logits, "softmax"), logits.softmax(1))
     with pytest.raises(ConfigError, match="confidence"):
         confidence_map(logits, "sigmoid")
+
+
+def test_compact_handles_uneven_and_empty_batches():
+    torch.manual_seed(2)
+    features = torch.randn(4, 6, 5, 7)
+    confidence = torch.rand(4, 9, 5, 7)
+    present = torch.zeros(4, 9, dtype=torch.bool)
+    present[0, [0, 3, 8]] = True
+    present[2, 5] = True
+    present[3] = True  # all classes in one image, none in another
+    got = extract_local_prototypes(features, confidence, present)
+    torch.testing.assert_close(got, loop_prototypes(features, confidence, present, 0.08), atol=1e-5, rtol=1e-5)
+    none = extract_local_prototypes(features, confidence, torch.zeros(4, 9, dtype=torch.bool))
+    assert none.shape == (4, 9, 6) and torch.all(none == 0)

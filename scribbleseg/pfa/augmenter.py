@@ -79,8 +79,16 @@ class PrototypeAugmenter(nn.Module):
     def forward(self, features: Tensor, prototypes: Tensor, mask: Tensor) -> Tensor:
         return self.augment(self.embed(features), prototypes, mask)
 
-    def augment(self, features: EmbeddedFeatures, prototypes: Tensor, mask: Tensor) -> Tensor:
-        """Eq. (6)-(8) for embedded features and ``prototypes [N, P, D]`` with ``mask [N, P]``."""
+    def augment(
+        self, features: EmbeddedFeatures, prototypes: Tensor, mask: Tensor, max_allowed: int | None = None
+    ) -> Tensor:
+        """Eq. (6)-(8) for embedded features and ``prototypes [N, P, D]`` with ``mask [N, P]``.
+
+        The allowed prototypes of each image are first packed into ``M = max_n |allowed_n|`` columns, so
+        the attention runs over ``M`` instead of ``P`` prototypes (e.g. 15 instead of 105 global ones);
+        masked-out prototypes get zero attention either way, so the result is the same. ``max_allowed``
+        (any bound ``>= M``) saves the host sync that computing ``M`` costs.
+        """
         batch, channels, height, width = features.shape
         if prototypes.dim() != 3 or prototypes.shape[0] != batch or prototypes.shape[2] != channels:
             raise ValueError(f"prototypes must be [N={batch}, P, D={channels}], got {tuple(prototypes.shape)}")
@@ -88,6 +96,7 @@ class PrototypeAugmenter(nn.Module):
             raise ValueError(f"mask must be {tuple(prototypes.shape[:2])}, got {tuple(mask.shape)}")
         embedded = features.embedded
         mask = mask.to(device=embedded.device, dtype=torch.bool)
+        prototypes, mask = pack_allowed(prototypes, mask, max_allowed)
         proto_embedded = self.prototype_proj(prototypes.to(embedded.dtype))  # [N, P, D/2]
         proto_embedded = torch.where(mask.unsqueeze(2), proto_embedded, torch.zeros_like(proto_embedded))
         scores = torch.matmul(embedded, proto_embedded.transpose(1, 2))  # [N, HW, P], eq. (6)
@@ -99,3 +108,23 @@ class PrototypeAugmenter(nn.Module):
         fused = torch.relu(message + features.fuse_part)  # eq. (7)
         augmented = torch.relu(features.flat + self.expand(fused))  # eq. (8)
         return augmented.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+def pack_allowed(prototypes: Tensor, mask: Tensor, max_allowed: int | None = None) -> tuple[Tensor, Tensor]:
+    """Move each image's allowed prototypes ``[N, P, D]`` to the front: ``[N, M, D]`` and mask ``[N, M]``.
+
+    ``M = max(1, max_allowed or max_n |allowed_n|)``, capped at ``P``; order within an image is kept.
+    """
+    batch, count = mask.shape
+    limit = max_allowed if max_allowed is not None else (int(mask.sum(1).max()) if batch else 0)
+    columns = min(count, max(1, limit))
+    if columns == count:
+        return prototypes, mask
+    rank = mask.long().cumsum(1) - 1  # [N, P]: column of an allowed prototype
+    source = torch.zeros(batch, columns + 1, dtype=torch.long, device=mask.device)
+    ids = torch.arange(count, device=mask.device).expand(batch, -1)
+    source.scatter_(1, torch.where(mask, rank.clamp(max=columns), columns), ids)
+    source = source[:, :columns]  # [N, M]: prototype index packed into each column
+    packed_mask = torch.arange(columns, device=mask.device) < mask.sum(1, keepdim=True)
+    packed = prototypes.gather(1, source.unsqueeze(2).expand(-1, -1, prototypes.shape[2]))
+    return packed, packed_mask

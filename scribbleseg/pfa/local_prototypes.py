@@ -4,16 +4,26 @@ For image ``n`` and present class ``t``: ``c_t = topk(p_t)`` (eq. 1) are the ``k
 class map, ``v_t`` the features at those positions (eq. 2), and ``fp_t = norm(sum_i c_ti v_ti / sum_i c_ti)``
 (eq. 3) with ``norm`` the L2 normalisation. ``k = max(1, int(topk_ratio * h * w))``.
 
-Vectorised as a dense weight map: the top-k confidences of every (image, class) map are scattered into a
-zero ``[N, K, h*w]`` tensor, absent classes are zeroed, and one batched matmul with the features
-``[N, h*w, D]`` gives all weighted sums at once (measured ~7x faster than per-class loops; gathering the
-top-k features to ``[N, K, k, D]`` is slower than the loops).
+Vectorised as a dense weight map: the top-k confidences of each (image, class) map are scattered into a
+zero ``[N, C, h*w]`` tensor and one batched matmul with the features ``[N, h*w, D]`` gives all weighted
+sums at once (gathering the top-k features to ``[N, K, k, D]`` is slower than per-class loops).
+
+``compact=True`` (default) first packs each image's present classes into ``C = max_n |present_n|`` rows
+(a cumsum rank, one gather), so top-k and matmul run on the present maps only instead of all ``K`` (about
+``K / C`` times less work: 21 vs 6 maps per image on VOC). Knowing ``C`` costs one host sync; in a training
+step the bank update right after syncs anyway. ``compact=False`` runs on all ``K`` maps without any sync.
+Both give the same prototypes.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+
+def count_max(mask: Tensor) -> int:
+    """``max_n mask[n].sum()`` for a ``[N, P]`` bool mask as a Python int (one host sync; 0 for N = 0)."""
+    return int(mask.sum(1).max()) if mask.shape[0] else 0
 
 
 def topk_count(height: int, width: int, topk_ratio: float) -> int:
@@ -23,7 +33,12 @@ def topk_count(height: int, width: int, topk_ratio: float) -> int:
 
 @torch.no_grad()
 def extract_local_prototypes(
-    features: Tensor, confidence: Tensor, present: Tensor, topk_ratio: float = 0.08
+    features: Tensor,
+    confidence: Tensor,
+    present: Tensor,
+    topk_ratio: float = 0.08,
+    compact: bool = True,
+    max_present: int | None = None,
 ) -> Tensor:
     """Local prototypes ``[N, K, D]`` (float32, unit norm or zero, no gradient), eq. (1)-(3).
 
@@ -32,6 +47,8 @@ def extract_local_prototypes(
         confidence: ``[N, K, h, w]`` non-negative confidence maps (see ``confidence.confidence_map``).
         present: ``[N, K]`` bool, classes present in each image; absent classes give a zero prototype.
         topk_ratio: fraction of the ``h*w`` positions used per class.
+        compact: work on the present maps only instead of all ``K`` maps.
+        max_present: ``present.sum(1).max()`` if the caller knows it (else computed: one host sync).
 
     A present class whose top-k weights sum to 0 also gives a zero prototype (never NaN).
     """
@@ -41,19 +58,40 @@ def extract_local_prototypes(
     num_classes = confidence.shape[1]
     if present.shape != (batch, num_classes):
         raise ValueError(f"present {tuple(present.shape)} must be [N, K] = [{batch}, {num_classes}]")
+    k = topk_count(height, width, topk_ratio)
+    present = present.to(device=confidence.device, dtype=torch.bool)
     with torch.autocast(device_type=features.device.type, enabled=False):  # float32 even under AMP
-        return _weighted_topk_means(features, confidence, present, topk_count(height, width, topk_ratio))
+        if not compact:
+            return _weighted_topk_means(features, confidence.flatten(2), present, k)
+        rank = present.long().cumsum(1) - 1  # [N, K]: row of a present class among its image's classes
+        rows = max_present if max_present is not None else count_max(present)
+        if rows == 0:
+            return features.new_zeros(batch, num_classes, channels, dtype=torch.float32)
+        row_ids = torch.arange(rows, device=present.device)
+        # class_of[n, r] = the class packed into row r of image n (rows beyond the image's count: unused)
+        class_of = torch.zeros(batch, rows + 1, dtype=torch.long, device=present.device)
+        class_ids = torch.arange(num_classes, device=present.device).expand(batch, -1)
+        class_of.scatter_(1, torch.where(present, rank, rows), class_ids)
+        class_of = class_of[:, :rows]
+        used = row_ids < present.sum(1, keepdim=True)  # [N, C]
+        packed = confidence.flatten(2).gather(1, class_of.unsqueeze(2).expand(-1, -1, height * width))
+        means = _weighted_topk_means(features, packed, used, k)  # [N, C, D]
+        unpacked = means.gather(1, rank.clamp(min=0).unsqueeze(2).expand(-1, -1, channels))  # [N, K, D]
+        return torch.where(present.unsqueeze(2), unpacked, torch.zeros_like(unpacked))
 
 
-def _weighted_topk_means(features: Tensor, confidence: Tensor, present: Tensor, k: int) -> Tensor:
-    """Dense scatter of the top-k weights + one ``bmm``; see :func:`extract_local_prototypes`."""
-    scores = confidence.detach().float().flatten(2)  # [N, K, HW]
-    top_values, top_positions = scores.topk(k, dim=2, sorted=False)  # [N, K, k], order irrelevant
-    top_values = top_values * present.to(top_values.dtype).unsqueeze(2)
-    weights = torch.zeros_like(scores).scatter_(2, top_positions, top_values)  # [N, K, HW]
+def _weighted_topk_means(features: Tensor, scores: Tensor, used: Tensor, k: int) -> Tensor:
+    """Normalised top-k weighted means ``[N, C, D]`` of ``scores [N, C, HW]`` rows where ``used [N, C]``.
+
+    Dense scatter of the top-k weights into ``[N, C, HW]`` + one ``bmm`` with ``features [N, D, h, w]``.
+    """
+    scores = scores.detach().float()
+    top_values, top_positions = scores.topk(k, dim=2, sorted=False)  # [N, C, k], order irrelevant
+    top_values = top_values * used.to(top_values.dtype).unsqueeze(2)
+    weights = torch.zeros_like(scores).scatter_(2, top_positions, top_values)  # [N, C, HW]
     flat_features = features.detach().float().flatten(2).transpose(1, 2)  # [N, HW, D]
-    weighted_sums = torch.bmm(weights, flat_features)  # [N, K, D]
-    totals = top_values.sum(dim=2, keepdim=True)  # [N, K, 1]
+    weighted_sums = torch.bmm(weights, flat_features)  # [N, C, D]
+    totals = top_values.sum(dim=2, keepdim=True)  # [N, C, 1]
     usable = totals > 0
     means = weighted_sums / torch.where(usable, totals, torch.ones_like(totals))
     prototypes = torch.nn.functional.normalize(means, dim=2)

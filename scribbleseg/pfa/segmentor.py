@@ -8,8 +8,10 @@ the bank is full, the global augmenter does the same with the bank's prototypes 
 ``forward`` never changes the bank. Training uses :meth:`training_step` (or the parts :meth:`encode`,
 :meth:`local_prototypes`, :meth:`update_bank`, :meth:`augment`, :meth:`training_loss`) in the authors'
 order: basic prediction, local prototypes, bank update, then the phase (bank full?) decides whether the
-global branch runs. Host syncs per training step: ``bank.is_full`` until the bank is first full (cached
-afterwards) and 1-2 ``torch.equal`` in the bank's EMA fixed point.
+global branch runs. Host syncs per training step: the largest number of present classes per image (one
+sync, reused to pack the present maps / allowed prototypes in extraction and both augmenters),
+``bank.is_full`` until the bank is first full (cached afterwards), one check for EMA work and 1-2
+``torch.equal`` in the bank's EMA fixed point.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from scribbleseg.errors import ConfigError
 from scribbleseg.pfa.augmenter import EmbeddedFeatures, PrototypeAugmenter
 from scribbleseg.pfa.class_sources import ClassSource
 from scribbleseg.pfa.confidence import confidence_map
-from scribbleseg.pfa.local_prototypes import extract_local_prototypes
+from scribbleseg.pfa.local_prototypes import count_max, extract_local_prototypes
 from scribbleseg.pfa.losses import consistency_loss, partial_cross_entropy
 from scribbleseg.pfa.memory_bank import PrototypeMemoryBank
 from scribbleseg.pfa.phases import Phase, phase_for, prototypes_active
@@ -125,10 +127,14 @@ class PFASegmentor(nn.Module):
             present = present | background
         return present
 
-    def local_prototypes(self, features: Tensor, basic: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+    def local_prototypes(
+        self, features: Tensor, basic: Tensor, present: Tensor, max_present: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Eq. (1)-(3): prototypes ``[N, K, D]`` and the mask ``[N, K]`` of usable (present, non-zero) ones."""
         confidence = confidence_map(basic, self.settings.confidence)
-        prototypes = extract_local_prototypes(features, confidence, present, self.settings.topk_ratio)
+        prototypes = extract_local_prototypes(
+            features, confidence, present, self.settings.topk_ratio, max_present=max_present
+        )
         usable = present & (prototypes.abs().sum(dim=2) > 0)
         return prototypes, usable
 
@@ -143,16 +149,20 @@ class PFASegmentor(nn.Module):
             return shared
         return self.augmenter(kind).embed(features)
 
-    def augment_local(self, embedded: EmbeddedFeatures, prototypes: Tensor, usable: Tensor) -> Tensor:
+    def augment_local(
+        self, embedded: EmbeddedFeatures, prototypes: Tensor, usable: Tensor, max_present: int | None = None
+    ) -> Tensor:
         """Local-prototype prediction ``[N, K, H/4, W/4]`` (section 3.3.1)."""
-        return self.head.classify(self.augmenter("local").augment(embedded, prototypes, usable))
+        return self.head.classify(self.augmenter("local").augment(embedded, prototypes, usable, max_present))
 
-    def augment_global(self, embedded: EmbeddedFeatures, present: Tensor) -> Tensor:
+    def augment_global(self, embedded: EmbeddedFeatures, present: Tensor, max_present: int | None = None) -> Tensor:
         """Global-prototype prediction ``[N, K, H/4, W/4]`` from the bank's slots of the present classes."""
         batch = present.shape[0]
+        slots = self.bank.slots
         prototypes = self.bank.flat_prototypes().unsqueeze(0).expand(batch, -1, -1)
-        mask = present.repeat_interleave(self.bank.slots, dim=1)
-        return self.head.classify(self.augmenter("global").augment(embedded, prototypes, mask))
+        mask = present.repeat_interleave(slots, dim=1)
+        bound = None if max_present is None else max_present * slots
+        return self.head.classify(self.augmenter("global").augment(embedded, prototypes, mask, bound))
 
     # --------------------------------------------------------------------------------------- forward
     def _wanted(self, augment: bool | str) -> tuple[bool, bool]:
@@ -182,13 +192,15 @@ class PFASegmentor(nn.Module):
         assert output.features is not None
         output.present = present
         embedded = None
+        max_present = count_max(present)
         if want_local and self.settings.use_local:
-            prototypes, usable = self.local_prototypes(output.features, output.basic, present)
+            prototypes, usable = self.local_prototypes(output.features, output.basic, present, max_present)
             output.local_prototypes = prototypes
             embedded = self.embed(output.features, "local")
-            output.local = self.augment_local(embedded, prototypes, usable)
+            output.local = self.augment_local(embedded, prototypes, usable, max_present)
         if want_global and self.settings.use_global and self.bank.is_full:
-            output.global_ = self.augment_global(self.embed(output.features, "global", embedded), present)
+            embedded = self.embed(output.features, "global", embedded)
+            output.global_ = self.augment_global(embedded, present, max_present)
         return output
 
     @torch.no_grad()
@@ -262,16 +274,18 @@ class PFASegmentor(nn.Module):
         present = self.prepare_present(present)
         output.present = present
         if prototypes_active(iteration, self.settings):
-            prototypes, usable = self.local_prototypes(features, basic, present)
+            max_present = count_max(present)  # one host sync, reused by extraction and both augmenters
+            prototypes, usable = self.local_prototypes(features, basic, present, max_present)
             output.local_prototypes = prototypes
             self.update_bank(prototypes, usable)
             phase = self.phase_for(iteration)
             embedded = None
             if self.settings.use_local:
                 embedded = self.embed(features, "local")
-                output.local = self.augment_local(embedded, prototypes, usable)
+                output.local = self.augment_local(embedded, prototypes, usable, max_present)
             if phase is Phase.GLOBAL:
-                output.global_ = self.augment_global(self.embed(features, "global", embedded), present)
+                embedded = self.embed(features, "global", embedded)
+                output.global_ = self.augment_global(embedded, present, max_present)
         else:
             phase = Phase.WARMUP
         loss, parts = self.training_loss(output, scribbles, phase)
