@@ -129,12 +129,13 @@ def _distributed_worker(rank, world, init_file, protos, present, out_dir):
         dist.destroy_process_group()
 
 
-def test_update_distributed_two_gloo_processes(tmp_path):
+def test_update_distributed_two_gloo_processes(tmp_path, monkeypatch):
     torch.manual_seed(5)
     steps, world, batch = 3, 2, 3
     protos = random_protos(steps * world * batch, 4, 6).reshape(steps, world, batch, 4, 6)
     present = (torch.rand(steps, world, batch, 4) < 0.7)
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    if "GLOO_SOCKET_IFNAME" not in os.environ:
+        monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
     mp.spawn(_distributed_worker, args=(world, str(tmp_path / "init"), protos, present, str(tmp_path)),
              nprocs=world, join=True)
     banks = [torch.load(tmp_path / f"bank{r}.pt", weights_only=True) for r in range(world)]

@@ -189,7 +189,8 @@ class PFASegmentor(nn.Module):
         return self._augment(output, self.prepare_present(present), want_local, want_global)
 
     def _augment(self, output: SegmentorOutput, present: Tensor, want_local: bool, want_global: bool) -> SegmentorOutput:
-        assert output.features is not None
+        if output.features is None:
+            raise ValueError("augmentation needs the fused features of the basic forward")
         output.present = present
         embedded = None
         max_present = count_max(present)
