@@ -215,3 +215,13 @@ def test_branches_equal_direct_augmenter_calls(share):
     torch.testing.assert_close(out.local, local)
     torch.testing.assert_close(out.global_, glob)
     assert (seg.augmenter("global") is seg.augmenter("local")) is share
+
+
+@pytest.mark.parametrize("consistency", ["ce", "kl", "released"])
+def test_variants_train_end_to_end(consistency):
+    seg = tiny_segmentor(slots=1, confidence="minmax", consistency=consistency)
+    images, scribbles, present = batch()
+    result = seg.training_step(images, scribbles, present, 0)
+    assert result.phase is Phase.GLOBAL and torch.isfinite(result.loss)
+    result.loss.backward()
+    assert seg.augmenter("global").fuse.weight.grad.abs().sum() > 0
