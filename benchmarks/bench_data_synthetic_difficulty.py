@@ -92,14 +92,17 @@ def main() -> None:
     parser.add_argument("--num-train", type=int, default=200)
     parser.add_argument("--num-val", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scribble-shrink", type=float, default=None,
+                        help="shrink ratio of the simulated scribbles (default: the synthetic set's default)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
+        shrink = {} if args.scribble_shrink is None else {"scribble_shrink": args.scribble_shrink}
         root = make_synthetic_dataset(Path(folder) / "syn", seed=args.seed, num_train=args.num_train,
-                                      num_val=args.num_val, size=args.size)
+                                      num_val=args.num_val, size=args.size, **shrink)
         print(f"generated {args.num_train}+{args.num_val} images of {args.size}^2 in {time.perf_counter() - start:.1f} s")
         info, train_samples = open_dataset(root, split="train")
         _, val_samples = open_dataset(root, split="val")

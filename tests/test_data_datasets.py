@@ -123,3 +123,12 @@ def test_workers_do_not_repeat_each_others_augmentations(synthetic_root):
     crops = [batch[0] for batch in DataLoader(dataset, batch_size=1, num_workers=2)]
     # batches 0 and 1 come from different workers, which forked with the same albumentations state
     assert not torch.equal(crops[0], crops[1])
+
+
+def test_image_level_labels_from_scribbles_or_masks(tmp_path):
+    from scribbleseg.data import image_level_labels
+
+    info, samples = open_dataset(_folder_set(tmp_path / "ds"))
+    assert image_level_labels(samples, info, source="scribble").tolist() == [[True, False, True]]
+    assert image_level_labels(samples, info, source="mask").tolist() == [[True, True, True]]
+    assert image_level_labels(samples, info).tolist() == [[True, True, True]]  # auto: mask when present

@@ -100,9 +100,11 @@ def synth_command(
     num_train: int = typer.Option(200, help="Training images."),
     num_val: int = typer.Option(50, help="Validation images."),
     size: int = typer.Option(128, help="Image side in pixels."),
+    scribble_shrink: float = typer.Option(0.5, help="Shrink ratio of the simulated scribbles (0 = full skeleton)."),
 ) -> None:
     """Generate the built-in synthetic texture data set (images, dense masks, simulated scribbles)."""
-    make_synthetic_dataset(out, seed=seed, num_train=num_train, num_val=num_val, size=size)
+    make_synthetic_dataset(out, seed=seed, num_train=num_train, num_val=num_val, size=size,
+                           scribble_shrink=scribble_shrink)
     _console().print(f"wrote {num_train} train + {num_val} val images to {out} ({DATASET_YAML} included)")
 
 

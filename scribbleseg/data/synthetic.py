@@ -19,7 +19,8 @@ overlaps the neighbouring classes widely, background takes any hue, and saturati
 class-independent: a per-pixel colour classifier reaches only about 43 % balanced accuracy (chance
 17 %), so texture is the real cue. A random illumination gradient, a vignette, Gaussian pixel noise
 and a mild blur are applied to the whole image. Dense masks are exact; the
-scribbles are simulated from them with :func:`simulate_scribbles` (3 px skeleton strokes).
+scribbles are simulated from them with :func:`simulate_scribbles` (3 px skeleton strokes, shrunk
+to half their length by default).
 Generation is deterministic given ``seed`` (each image has its own generator seeded by
 ``(seed, split, index)``).
 """
@@ -142,10 +143,13 @@ def render_synthetic_sample(rng: np.random.Generator, size: int = 128) -> tuple[
 
 
 def make_synthetic_dataset(out_dir: str | Path, seed: int = 0, num_train: int = 200, num_val: int = 50,
-                           size: int = 128, scribble_thickness: int = 3) -> Path:
+                           size: int = 128, scribble_thickness: int = 3, scribble_shrink: float = 0.5) -> Path:
     """Write the synthetic set in the folder layout (``dataset.yaml``, images/scribbles/masks x train/val).
 
-    Returns ``out_dir``. Image ``i`` of split ``s`` is named ``s_{i:05d}``; writes are atomic.
+    Scribbles are skeleton strokes shrunk to ``1 - scribble_shrink`` of their length (default: half,
+    about 5 % of the pixels, like hand-drawn VOC scribbles) and ``scribble_thickness`` pixels wide.
+    Returns ``out_dir``. Image ``i`` of split ``s`` is named ``s_{i:05d}``; writes are atomic and
+    ``dataset.yaml`` is written last (its presence marks a complete set).
     """
     if size < 32:
         raise DataError(f"synthetic image size must be >= 32, got {size}")
@@ -157,7 +161,8 @@ def make_synthetic_dataset(out_dir: str | Path, seed: int = 0, num_train: int = 
         for index in range(count):
             rng = np.random.default_rng([seed, split_index, index])
             image, mask = render_synthetic_sample(rng, size)
-            scribble = simulate_scribbles(mask, thickness=scribble_thickness, seed=int(rng.integers(2**31)))
+            scribble = simulate_scribbles(mask, thickness=scribble_thickness, shrink=scribble_shrink,
+                                          seed=int(rng.integers(2**31)))
             name = f"{split}_{index:05d}"
             write_png_atomic(out_dir / "images" / split / f"{name}.png", image)
             write_png_atomic(out_dir / "masks" / split / f"{name}.png", mask, palette=palette)
