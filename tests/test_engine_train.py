@@ -140,7 +140,7 @@ def test_training_goes_through_the_three_phases_and_writes_the_run_folder(data_r
     val_rows = [row for row in read_rows(tmp_path / "run") if "val/basic/miou" in row]
     assert [row["step"] for row in val_rows] == [6, 12]
     for name in ("config.yaml", "checkpoints/last.safetensors", "checkpoints/last.state.pt",
-                 "checkpoints/best.safetensors"):
+                 "checkpoints/best.safetensors", "figures/loss.png", "figures/miou.png"):
         assert (tmp_path / "run" / name).is_file(), name
     assert list((tmp_path / "run" / "tensorboard").iterdir())
     assert result.steps == 12 and result.best_checkpoint is not None

@@ -13,7 +13,7 @@ Per iteration ``step`` (0-based):
 Every ``log_interval`` steps the averaged losses go to ``metrics.jsonl`` / TensorBoard; every
 ``val_interval`` steps the validation set is scored; every ``checkpoint_interval`` steps (and at the end)
 ``checkpoints/last.safetensors`` + ``last.state.pt`` are written, and ``best.safetensors`` whenever
-``train.best_metric`` improves. Only rank 0 writes files.
+``train.best_metric`` improves; at the end the curves go to ``figures/``. Only rank 0 writes files.
 
 Host syncs per step: the finiteness check of the loss (one scalar) and those of the prototype bank
 (see :mod:`scribbleseg.pfa.segmentor`); logged values are accumulated on the device and read at log
@@ -52,6 +52,7 @@ from scribbleseg.engine.distributed import (
     wrap_model,
 )
 from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.figures import plot_run
 from scribbleseg.engine.model_factory import build_segmentor
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
 from scribbleseg.engine.run_logging import RunLogger
@@ -249,6 +250,8 @@ class Trainer:
                     break
         finally:
             logger.close()
+        if self.ctx.is_main and self.step >= self.total_steps:
+            plot_run(self.run_dir)  # figures/{loss,lr,miou}.png from metrics.jsonl
         barrier(self.ctx)
         best = self.paths["best"] if self.paths["best"].exists() else None
         return TrainResult(self.run_dir, self.step, self.paths["last"], best, self.best_value, last_metrics,
