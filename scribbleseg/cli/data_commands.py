@@ -29,7 +29,7 @@ from scribbleseg.data import (
     simulate_scribble_folder,
 )
 from scribbleseg.data.folder_layout import DATASET_YAML, load_dataset_yaml
-from scribbleseg.errors import ScribblesegError
+from scribbleseg.errors import DataError, ScribblesegError
 
 data_app = typer.Typer(help="Inspect, validate, convert and generate data sets.", no_args_is_help=True)
 BAD_DATA_EXIT_CODE = 2
@@ -159,7 +159,7 @@ def convert_palette_command(
     if dataset is not None:
         spec = load_dataset_yaml(dataset / DATASET_YAML)
         if spec.palette is None:
-            raise ScribblesegError(f"{dataset / DATASET_YAML} has no 'palette' to convert colours with")
+            raise DataError(f"{dataset / DATASET_YAML} has no 'palette' to convert colours with")
         palette, ignore_index = tuple(tuple(c) for c in spec.palette), spec.ignore_index
     count = convert_palette_folder(in_dir, out_dir, palette, ignore_index, unknown_as_ignore)
     _console().print(f"wrote {count} id PNG(s) to {out_dir}")
