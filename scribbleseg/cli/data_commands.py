@@ -3,15 +3,13 @@
 Commands: ``stats`` (validates every file, exits 2 listing the bad ones), ``synth`` (built-in
 synthetic set), ``simulate-scribbles`` (scribbles from dense masks, drop/shrink variants),
 ``convert-scribblesup`` (ScribbleSup XML -> PNG) and ``convert-palette`` (RGB-coloured labels -> ids).
-A :class:`~scribbleseg.errors.ScribblesegError` is printed as one line and exits with code 2.
+A :class:`~scribbleseg.errors.ScribblesegError` raised here is printed as one line with exit code 2 by the
+root app's error group (``scribbleseg.cli.app.UserErrorGroup``).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -29,30 +27,17 @@ from scribbleseg.data import (
     simulate_scribble_folder,
 )
 from scribbleseg.data.folder_layout import DATASET_YAML, load_dataset_yaml
-from scribbleseg.errors import DataError, ScribblesegError
+from scribbleseg.errors import DataError
 
 data_app = typer.Typer(help="Inspect, validate, convert and generate data sets.", no_args_is_help=True)
-BAD_DATA_EXIT_CODE = 2
+BAD_DATA_EXIT_CODE = 2  # same code as the root app's USER_ERROR_EXIT_CODE
 
 
 def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a ScribblesegError as one red line and exit with code 2 (no traceback)."""
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ScribblesegError as err:
-            _console(stderr=True).print(f"[bold red]error:[/] {err}")
-            raise typer.Exit(BAD_DATA_EXIT_CODE) from None
-    return wrapper
-
-
 @data_app.command("stats")
-@_user_errors
 def stats_command(
     root: Path = typer.Argument(..., help="Data set root."),
     layout: str = typer.Option("auto", help="folder | voc | auto"),
@@ -93,7 +78,6 @@ def stats_command(
 
 
 @data_app.command("synth")
-@_user_errors
 def synth_command(
     out: Path = typer.Argument(..., help="Output folder (folder layout)."),
     seed: int = typer.Option(0, help="Random seed (the set is deterministic given it)."),
@@ -109,7 +93,6 @@ def synth_command(
 
 
 @data_app.command("simulate-scribbles")
-@_user_errors
 def simulate_command(
     masks: Path = typer.Argument(..., help="Folder of dense mask PNGs (class ids, 255 ignore)."),
     out: Path = typer.Argument(..., help="Output folder for scribble PNGs (same names)."),
@@ -126,7 +109,6 @@ def simulate_command(
 
 
 @data_app.command("convert-scribblesup")
-@_user_errors
 def convert_scribblesup_command(
     xml_dir: Path = typer.Argument(..., help="Folder of ScribbleSup *.xml files."),
     out_dir: Path = typer.Argument(..., help="Output folder for scribble PNGs."),
@@ -146,7 +128,6 @@ def convert_scribblesup_command(
 
 
 @data_app.command("convert-palette")
-@_user_errors
 def convert_palette_command(
     in_dir: Path = typer.Argument(..., help="Folder of RGB colour-coded label PNGs."),
     out_dir: Path = typer.Argument(..., help="Output folder for class-id PNGs (same names)."),
