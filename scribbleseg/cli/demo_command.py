@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Training seed (the synthetic data set is fixed)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         iters: Optional[int] = typer.Option(None, "--iters", min=10,
-                                            help="Training iterations per model (default 500)."),
+                                            help="Training iterations per model (default 1200)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     ) -> None:
         """Synthetic data -> pCE baseline vs PFA -> comparison table + overlay grid."""

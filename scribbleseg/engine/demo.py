@@ -51,10 +51,10 @@ DEMO_PFA_CONFIG: dict[str, Any] = {
                  "mlp_ratios": [4, 4, 4, 4], "sr_ratios": [8, 4, 2, 1]},
         "strides": [4, 2, 2, 2], "pretrained": None, "embed_dim": 64, "dropout": 0.0, "drop_path": 0.0,
     },
-    "pfa": {"use_local": True, "use_global": True, "warmup_iters": 150, "slots": 5, "topk_ratio": 0.08,
+    "pfa": {"use_local": True, "use_global": True, "warmup_iters": 360, "slots": 5, "topk_ratio": 0.08,
             "momentum": 0.99, "lambda_local": 0.01, "lambda_global": 0.01},
     "optim": {"lr": 1.0e-3, "head_lr_mult": 1, "weight_decay": 0.01, "warmup_iters": 30, "poly_power": 1.0},
-    "train": {"max_iters": 500, "val_interval": 0, "log_interval": 25, "checkpoint_interval": 0, "seed": 0,
+    "train": {"max_iters": 1200, "val_interval": 0, "log_interval": 25, "checkpoint_interval": 0, "seed": 0,
               "device": "auto", "best_metric": "val/basic/miou"},
     "eval": {"heads": ["basic", "local", "global"], "class_source": "oracle"},
 }
