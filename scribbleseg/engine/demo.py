@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
+from scribbleseg.data import read_label_map
 from scribbleseg.engine.atomic_io import atomic_write_text, ensure_writable_dir
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.config import ExperimentConfig, config_from_mapping
@@ -34,6 +33,7 @@ from scribbleseg.engine.data_factory import build_eval_dataset, ensure_data_root
 from scribbleseg.engine.evaluation import EvalResult, evaluate
 from scribbleseg.engine.figures import overlay_grid
 from scribbleseg.engine.inference import infer_probabilities
+from scribbleseg.engine.palette_io import denormalize_image
 from scribbleseg.engine.trainer import train
 from scribbleseg.pfa import parse_class_source
 
@@ -110,22 +110,15 @@ class DemoResult:
         raise KeyError(f"no row {model}/{head}/{classes}")
 
 
-def _denormalise(image: torch.Tensor) -> np.ndarray:
-    """``[3, H, W]`` ImageNet-normalised float -> ``[H, W, 3]`` uint8 RGB."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    rgb = (image.cpu() * std + mean).clamp(0, 1).mul(255).round().byte()
-    return rgb.permute(1, 2, 0).numpy()
-
-
 def _score(model: torch.nn.Module, dataset, heads: tuple[str, ...], class_source: str,
            device: str) -> dict[str, EvalResult]:
     return dict(evaluate(model, dataset, heads=heads, class_source=class_source, device=device))
 
 
-def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, palette) -> Path:
-    """Fig.-4-style grid: image | pCE baseline | PFA basic | PFA global (oracle classes) | ground truth."""
-    items = [dataset[i] for i in range(min(GRID_IMAGES, len(dataset)))]
+def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, info) -> Path:
+    """Fig.-4-style grid: image | scribbles | pCE baseline | PFA basic | PFA global (oracle classes) | GT."""
+    count = min(GRID_IMAGES, len(dataset))
+    items = [dataset[i] for i in range(count)]
     images = [item["image"].to(device) for item in items]
     given = torch.stack([item["classes"] for item in items]).to(device)
     oracle = parse_class_source("oracle")
@@ -137,8 +130,11 @@ def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, palette) ->
         "PFA global (GT classes)": [m.cpu().numpy() for m in pfa_out.labels("global")],
         "ground truth": [item["mask"].numpy() for item in items],
     }
-    return overlay_grid([_denormalise(item["image"]) for item in items], columns, palette, out_path,
-                        row_names=[item["name"] for item in items])
+    scribbles = [read_label_map(sample.scribble, info.num_classes, info.ignore_index)
+                 for sample in dataset.samples[:count]]
+    return overlay_grid([denormalize_image(item["image"]) for item in items], columns, info.palette, out_path,
+                        scribbles=scribbles, row_names=[item["name"] for item in items],
+                        ignore_index=info.ignore_index)
 
 
 def _table(rows: list[dict[str, Any]], title: str) -> Table:
@@ -190,7 +186,7 @@ def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "
                          "per_class_iou": [float(v) for v in result.per_class_iou]})
     seconds = time.perf_counter() - start
     console.print(_table(rows, f"synthetic set, {len(val_set)} validation images, training seed {seed}"))
-    grid = _write_grid(runs["baseline"], runs["pfa"], val_set, out / "overlay_grid.png", eval_device, info.palette)
+    grid = _write_grid(runs["baseline"], runs["pfa"], val_set, out / "overlay_grid.png", eval_device, info)
     results_path = atomic_write_text(out / "results.json", json.dumps({
         "seed": seed, "seconds": round(seconds, 1), "class_names": list(info.class_names), "rows": rows,
         "configs": {"baseline": json.loads(baseline_cfg.to_json()), "pfa": json.loads(pfa_cfg.to_json())},
