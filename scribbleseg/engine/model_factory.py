@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from scribbleseg.engine.config import ExperimentConfig, ModelConfig, PfaConfig
-from scribbleseg.errors import ConfigError
 from scribbleseg.models import MixTransformer, SegFormerHead, load_encoder_weights
 from scribbleseg.pfa import PFASegmentor, PFASettings
 
@@ -19,11 +18,9 @@ def build_encoder(model_cfg: ModelConfig) -> MixTransformer:
             mlp_ratios=dims.mlp_ratios, sr_ratios=dims.sr_ratios, strides=model_cfg.strides,
             drop_path_rate=model_cfg.drop_path,
         )
-    try:
-        return MixTransformer.from_name(model_cfg.backbone, strides=model_cfg.strides,
-                                        drop_path_rate=model_cfg.drop_path)
-    except (KeyError, ValueError) as err:
-        raise ConfigError(f"model.backbone: unknown backbone '{model_cfg.backbone}' ({err})") from err
+    # an unknown name raises ConfigError listing the variants (MixTransformer.from_name)
+    return MixTransformer.from_name(model_cfg.backbone, strides=model_cfg.strides,
+                                    drop_path_rate=model_cfg.drop_path)
 
 
 def backbone_label(model_cfg: ModelConfig) -> str:
