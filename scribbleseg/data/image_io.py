@@ -161,3 +161,14 @@ def list_image_files(folder: str | Path) -> list[Path]:
         raise DataError(f"image folder not found: {folder}")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
                   and not p.name.startswith("."))
+
+
+def list_label_pngs(folder: str | Path, what: str = "label") -> list[Path]:
+    """PNG label files directly inside ``folder``, sorted; DataError if the folder is missing or has none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{what} folder {folder} not found")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
+    if not paths:
+        raise DataError(f"no PNG {what} files in {folder}")
+    return paths

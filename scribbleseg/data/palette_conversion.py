@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scribbleseg.data.image_io import open_decoded_image, write_png_atomic
+from scribbleseg.data.image_io import list_label_pngs, open_decoded_image, write_png_atomic
 from scribbleseg.data.voc_classes import VOC_IGNORE_COLOR, full_palette_bytes
 from scribbleseg.errors import DataError
 
@@ -52,11 +52,7 @@ def convert_palette_folder(in_dir: str | Path, out_dir: str | Path, palette: Seq
     copied by index.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if not in_dir.is_dir():
-        raise DataError(f"label folder {in_dir} not found")
-    paths = sorted(p for p in in_dir.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
-    if not paths:
-        raise DataError(f"no PNG files in {in_dir}")
+    paths = list_label_pngs(in_dir, "label")
     flat_palette = full_palette_bytes(tuple(palette), ignore_index)
     for path in paths:
         image: Image.Image = open_decoded_image(path, "label image")

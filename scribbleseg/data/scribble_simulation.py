@@ -30,7 +30,7 @@ from scipy.sparse.csgraph import dijkstra
 from skimage.measure import label as label_regions
 from skimage.morphology import skeletonize
 
-from scribbleseg.data.image_io import read_label_array, write_png_atomic
+from scribbleseg.data.image_io import list_label_pngs, read_label_array, write_png_atomic
 from scribbleseg.data.voc_classes import full_palette_bytes, voc_color
 from scribbleseg.errors import DataError
 
@@ -196,11 +196,7 @@ def simulate_scribble_folder(mask_dir: str | Path, out_dir: str | Path, thicknes
                              shrink: float = 0.0, seed: int = 0, ignore_index: int = 255) -> int:
     """Simulate a scribble PNG (same stem) for every mask PNG in ``mask_dir``; returns the count."""
     mask_dir, out_dir = Path(mask_dir), Path(out_dir)
-    if not mask_dir.is_dir():
-        raise DataError(f"mask folder {mask_dir} not found")
-    paths = sorted(p for p in mask_dir.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
-    if not paths:
-        raise DataError(f"no PNG masks in {mask_dir}")
+    paths = list_label_pngs(mask_dir, "mask")
     palette = label_palette()
     for path in paths:
         mask = read_label_array(path, "dense mask")
