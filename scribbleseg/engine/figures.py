@@ -92,6 +92,19 @@ def _save_figure(figure: Figure, path: Path) -> Path:
     return path
 
 
+def _finish_step_plot(figure: Figure, axes, ylabel: str, out_path: str | Path, *, title: str | None = None,
+                      legend: bool = False) -> Path:
+    """Label a curve-against-step plot the same way for every run curve, then save it atomically."""
+    axes.set_xlabel("step")
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    if legend:
+        axes.legend(fontsize=8)
+    return _save_figure(figure, Path(out_path))
+
+
 def plot_loss_curves(rows: Sequence[dict], out_path: str | Path) -> Path | None:
     """Training loss and its parts against the step (log y axis when all positive); None if no data."""
     figure = Figure(figsize=(7, 4))
@@ -110,12 +123,7 @@ def plot_loss_curves(rows: Sequence[dict], out_path: str | Path) -> Path | None:
                       rotation=90, va="top", ha="right", color="grey")
     if min(minima) > 0:
         axes.set_yscale("log")
-    axes.set_xlabel("step")
-    axes.set_ylabel("loss")
-    axes.set_title("training loss")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8)
-    return _save_figure(figure, Path(out_path))
+    return _finish_step_plot(figure, axes, "loss", out_path, title="training loss", legend=True)
 
 
 def _validation_keys(rows: Sequence[dict]) -> list[str]:
@@ -140,12 +148,7 @@ def plot_miou_curves(rows: Sequence[dict], out_path: str | Path) -> Path | None:
             head = key[len(VAL_PREFIX): -len(VAL_SUFFIX)]
             scale = 100.0 if values.max() <= 1.0 else 1.0
             axes.plot(steps, values * scale, marker="o", markersize=3, label=head)
-    axes.set_xlabel("step")
-    axes.set_ylabel("mIoU (%)")
-    axes.set_title("validation mIoU")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8)
-    return _save_figure(figure, Path(out_path))
+    return _finish_step_plot(figure, axes, "mIoU (%)", out_path, title="validation mIoU", legend=True)
 
 
 def plot_lr_curve(rows: Sequence[dict], out_path: str | Path) -> Path | None:
@@ -156,10 +159,7 @@ def plot_lr_curve(rows: Sequence[dict], out_path: str | Path) -> Path | None:
     figure = Figure(figsize=(7, 3))
     axes = figure.add_subplot(1, 1, 1)
     axes.plot(steps, values)
-    axes.set_xlabel("step")
-    axes.set_ylabel("learning rate")
-    axes.grid(True, alpha=0.3)
-    return _save_figure(figure, Path(out_path))
+    return _finish_step_plot(figure, axes, "learning rate", out_path)
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
