@@ -15,13 +15,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scribbleseg"
 
 ALLOWED = {
     "errors": set(),
+    "atomic_files": set(),
     "models": {"models"},
     "data": {"data"},
     "pfa": {"pfa", "models"},
     "engine": {"engine", "pfa", "models", "data"},
     "cli": {"cli", "engine", "pfa", "models", "data"},
 }
-ALWAYS = {"errors", ""}  # "" = the top-level package itself (e.g. ``scribbleseg.__version__``)
+ALWAYS = {"errors", "atomic_files", ""}  # "" = the top-level package itself (e.g. ``scribbleseg.__version__``)
 FORBIDDEN_THIRD_PARTY = {"torchvision", "timm"}
 
 

@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from scribbleseg.atomic_files import atomic_write_bytes, atomic_write_text
 from scribbleseg.errors import DataError
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -113,12 +113,6 @@ def read_label_map(path: str | Path, num_classes: int, ignore_index: int = 255,
     return label.astype(np.uint8, copy=False)
 
 
-def _atomic_target(path: Path) -> tuple[int, Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    return handle, Path(temp_name)
-
-
 def write_png_atomic(path: str | Path, array: np.ndarray,
                      palette: list[int] | None = None) -> None:
     """Write ``[H, W]`` uint8 (as "P" when ``palette`` is given, else "L") or ``[H, W, 3]`` uint8 RGB as PNG.
@@ -131,27 +125,14 @@ def write_png_atomic(path: str | Path, array: np.ndarray,
     image = Image.fromarray(array)
     if palette is not None and array.ndim == 2:
         image.putpalette(palette)  # turns the "L" image into "P" with the same indices
-    handle, temp_path = _atomic_target(path)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG")
-        os.replace(temp_path, path)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    handle, temp_path = _atomic_target(path)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temp_path, path)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def list_image_files(folder: str | Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Atomic file writes: a temp file in the destination folder, flushed and fsynced, then ``os.replace``.
+"""Atomic file writes for the engine: :mod:`scribbleseg.atomic_files` plus a writable-folder check.
 
 A reader therefore sees either the old file or the complete new one, never a half-written file (e.g. a
 ``last.safetensors`` cut short by a crash or a kill during saving). Every engine file goes through here.
@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from scribbleseg.atomic_files import atomic_write_bytes as write_bytes_atomically
 from scribbleseg.errors import ScribblesegError
 
 
@@ -42,21 +43,11 @@ def ensure_writable_dir(folder: str | os.PathLike[str]) -> Path:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (``scribbleseg.atomic_files``), after checking that the
+    folder can be written (:class:`OutputDirError` naming it otherwise)."""
     target = Path(path)
     ensure_writable_dir(target.parent)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return target
+    return write_bytes_atomically(target, data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
 from scribbleseg.engine.atomic_io import atomic_write_bytes
 from scribbleseg.errors import DataError
 
@@ -32,10 +33,6 @@ __all__ = [
     "save_probabilities",
     "denormalize_image",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def palette_array(palette: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
     """``[256, 3]`` uint8 colour table from a palette of ``K <= 256`` RGB triples (rest black)."""
