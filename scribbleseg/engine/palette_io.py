@@ -5,8 +5,9 @@
 * Overlay PNG: RGB, ``(1 - alpha) * image + alpha * colour(label)``.
 * Probability map: ``.npy`` float16 ``[K, H, W]`` (softmax probabilities, channel = class id).
 
-Every file is encoded in memory and written with :func:`scribbleseg.engine.atomic_io.atomic_write_bytes`
-(temporary file in the same folder + ``os.replace``), so a crash never leaves half a file behind.
+PNGs go through :func:`scribbleseg.data.write_png_atomic`, probability maps through
+:func:`scribbleseg.engine.atomic_io.atomic_write_bytes` (temporary file in the same folder + ``os.replace``),
+so a crash never leaves half a file behind.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
-from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
+from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD, write_png_atomic
 from scribbleseg.engine.atomic_io import atomic_write_bytes
 from scribbleseg.errors import DataError
 
@@ -27,7 +27,6 @@ __all__ = [
     "palette_array",
     "colorize",
     "blend_overlay",
-    "encode_label_png",
     "save_label_png",
     "save_rgb_png",
     "save_probabilities",
@@ -84,29 +83,17 @@ def blend_overlay(image_rgb: np.ndarray, label: torch.Tensor | np.ndarray, palet
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
-def encode_label_png(label: torch.Tensor | np.ndarray, palette) -> bytes:
-    """PNG bytes of a mode ``"P"`` image whose indices are the class ids of ``label`` ``[H, W]``."""
-    labels = _label_array(label)
-    picture = Image.frombytes("P", (labels.shape[1], labels.shape[0]), np.ascontiguousarray(labels).tobytes())
-    picture.putpalette(palette_array(palette).reshape(-1).tolist())
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def save_label_png(label: torch.Tensor | np.ndarray, palette, path: str | Path) -> Path:
-    """Write ``label`` ``[H, W]`` as a palette PNG at ``path`` (atomically); returns the path."""
+    """Write ``label`` ``[H, W]`` as a palette PNG (mode ``"P"``, index = class id) at ``path``, atomically."""
     path = Path(path)
-    atomic_write_bytes(path, encode_label_png(label, palette))
+    write_png_atomic(path, _label_array(label), palette=palette_array(palette).reshape(-1).tolist())
     return path
 
 
 def save_rgb_png(image_rgb: np.ndarray, path: str | Path) -> Path:
     """Write a ``[H, W, 3]`` uint8 image as an RGB PNG at ``path`` (atomically)."""
     path = Path(path)
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image_rgb, dtype=np.uint8)).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    write_png_atomic(path, np.ascontiguousarray(image_rgb, dtype=np.uint8))
     return path
 
 
