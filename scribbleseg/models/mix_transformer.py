@@ -145,6 +145,11 @@ class MixTransformer(nn.Module):
         return model
 
     @property
+    def out_channels(self) -> tuple[int, int, int, int]:
+        """Channels of the 4 stage maps (the encoder contract shared by every backbone)."""
+        return self.embed_dims
+
+    @property
     def output_strides(self) -> tuple[int, int, int, int]:
         """Cumulative stride of each stage's map w.r.t. the input, e.g. ``(4, 8, 16, 32)``."""
         out, total = [], 1

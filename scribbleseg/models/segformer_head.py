@@ -40,6 +40,11 @@ class SegFormerHead(nn.Module):
         self.apply(init_segformer_weights)
         nn.init.normal_(self.classifier.weight, std=0.01)
 
+    @property
+    def feature_channels(self) -> int:
+        """Channels ``E`` of the fused features ``F`` (the decoder contract shared by every decoder)."""
+        return self.embed_dim
+
     def fuse(self, stage_maps: Sequence[torch.Tensor]) -> torch.Tensor:
         """Stage maps (stage 1 first) -> fused features ``F [N, E, H_1, W_1]`` (BN, ReLU, dropout applied)."""
         if len(stage_maps) != len(self.projections):
