@@ -33,10 +33,10 @@ def loader_samples_per_second(dataset: ScribbleDataset, batch: int, workers: int
     seen = 0
     for _ in range(batches):
         try:
-            images, _, _ = next(iterator)
+            images, *_ = next(iterator)
         except StopIteration:
             iterator = iter(loader)
-            images, _, _ = next(iterator)
+            images, *_ = next(iterator)
         seen += images.shape[0]
     return seen / (time.perf_counter() - start)
 

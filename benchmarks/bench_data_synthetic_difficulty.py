@@ -57,7 +57,7 @@ def train(samples: list[SampleFiles], info, steps: int, crop: int, batch: int, s
     generator = torch.Generator().manual_seed(seed)
     step = 0
     while step < steps:
-        for images, labels, _ in DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True,
+        for images, labels, *_ in DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True,
                                             generator=generator, num_workers=0):
             loss = F.cross_entropy(logits_full(encoder, head, images.to(device)), labels.to(device),
                                    ignore_index=info.ignore_index)

@@ -23,10 +23,12 @@ from rich.table import Table
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from scribbleseg.data import DatasetInfo
-from scribbleseg.engine.config import ExperimentConfig, MiTDimsConfig, ModelConfig, PfaConfig
+from scribbleseg.engine.config_schema import ExperimentConfig, ModelConfig
 from scribbleseg.engine.confusion import confusion_matrix
 from scribbleseg.engine.evaluation import evaluate
-from scribbleseg.engine.model_factory import build_segmentor
+from scribbleseg.engine.method_factory import build_method
+from scribbleseg.models.network_settings import MiTBackbone, MiTDims, SegFormerDecoder
+from scribbleseg.pfa import PFASettings
 
 NUM_CLASSES = 21
 
@@ -100,9 +102,10 @@ class RandomEvalSet(torch.utils.data.Dataset):
 
 def bench_evaluation(device: torch.device, count: int, size: int) -> list[tuple[str, str, str]]:
     torch.manual_seed(0)
-    cfg = ExperimentConfig(model=ModelConfig(dims=MiTDimsConfig(embed_dims=(32, 64, 160, 256), num_heads=(1, 2, 5, 8)),
-                                             embed_dim=128, pretrained=None), pfa=PfaConfig(slots=5))
-    segmentor = build_segmentor(cfg, NUM_CLASSES, load_pretrained=False).to(device).eval()
+    backbone = MiTBackbone(name=None, dims=MiTDims(embed_dims=(32, 64, 160, 256), num_heads=(1, 2, 5, 8)))
+    cfg = ExperimentConfig(model=ModelConfig(backbone=backbone, decoder=SegFormerDecoder(embed_dim=128)),
+                           pfa=PFASettings(slots=5))
+    segmentor = build_method(cfg, NUM_CLASSES, load_pretrained=False).to(device).eval()
     dataset = RandomEvalSet(count, size)
     rows = []
     runs = [("basic, 1 scale, batch 1", dict(heads=("basic",), class_source="none")),

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from scribbleseg.engine.config import load_config
+from scribbleseg.engine.config_loading import load_config
 from scribbleseg.engine.trainer import Trainer
+from scribbleseg.methods import TrainBatch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +54,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        cases = {"pCE baseline": ["pfa.use_local=false", "pfa.use_global=false"],
+        cases = {"pCE baseline": ["method=pce"],
                  "PFA warm-up": ["pfa.warmup_iters=1000000"],
                  "PFA local": ["pfa.warmup_iters=0", "pfa.use_global=false"],
                  "PFA global": ["pfa.warmup_iters=0", "pfa.slots=1"]}
@@ -64,26 +65,26 @@ def main() -> None:
             cfg = load_config(args.config, overrides + [f"data.root={root / 'data'}", f"train.device={args.device}",
                                                          "train.progress=false"])
             trainer = Trainer(cfg, root / name.replace(" ", "_"), overwrite=True)
-            images, scribbles, present = next(iter(
+            tensors = next(iter(
                 torch.utils.data.DataLoader(trainer.train_set, batch_size=cfg.data.batch_size,
                                             collate_fn=None, sampler=[(i, i) for i in range(cfg.data.batch_size)])))
-            images, scribbles, present = (t.to(trainer.device) for t in (images, scribbles, present))
+            batch = TrainBatch(*tensors).to(trainer.device)
             model, optimizer = trainer.model, trainer.optimizer
             for _ in range(3):  # fill the bank for the global case
-                trainer._train_step(images, scribbles, present)
+                trainer._train_step(batch)
             trainer.step = 10
 
             def bare() -> None:
                 optimizer.zero_grad(set_to_none=True)
-                result = model.training_step(images, scribbles, present, trainer.step)
+                result = model.training_step(batch, trainer.step)
                 result.loss.backward()
                 optimizer.step()
 
             def engine() -> None:
                 trainer.schedule.apply(optimizer, trainer.step)
-                trainer._train_step(images, scribbles, present)
+                trainer._train_step(batch)
 
-            phase = model.training_step(images, scribbles, present, trainer.step).phase.value
+            phase = model.training_step(batch, trainer.step).phase or "-"
             bare_ms = time_steps(bare, args.iters, args.repeats)
             engine_ms = time_steps(engine, args.iters, args.repeats)
             print(f"{name:<14} {bare_ms:>10.1f} {engine_ms:>12.1f} {phase:>8}")

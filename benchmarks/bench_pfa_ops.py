@@ -30,14 +30,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from scribbleseg.methods import TrainBatch, partial_cross_entropy
 from scribbleseg.models import MixTransformer, SegFormerHead
-from scribbleseg.pfa import (
-    PFASegmentor,
-    PFASettings,
-    PrototypeMemoryBank,
-    extract_local_prototypes,
-    partial_cross_entropy,
-)
+from scribbleseg.pfa import PFAMethod, PFASettings, PrototypeMemoryBank, extract_local_prototypes
 
 
 def machine(device: torch.device) -> str:
@@ -143,7 +138,7 @@ def step_rows(device: torch.device, repeats: int, model: str, batch: int, size: 
     torch.manual_seed(0)
     encoder = MixTransformer.from_name(model, strides=(4, 2, 2, 2))
     head = SegFormerHead(in_channels=encoder.embed_dims, num_classes=21, embed_dim=256, dropout=0.1)
-    seg = PFASegmentor(encoder, head, num_classes=21, settings=PFASettings(warmup_iters=0)).to(device).train()
+    seg = PFAMethod(encoder, head, num_classes=21, settings=PFASettings(warmup_iters=0)).to(device).train()
     images = torch.randn(batch, 3, size, size, device=device)
     scribbles = torch.full((batch, size, size), 255, dtype=torch.long, device=device)
     present = torch.zeros(batch, 21, dtype=torch.bool, device=device)
@@ -163,8 +158,8 @@ def step_rows(device: torch.device, repeats: int, model: str, batch: int, size: 
 
     def pfa_step() -> None:
         seg.zero_grad(set_to_none=True)
-        result = seg.training_step(images, scribbles, present, iteration=1)
-        assert result.output.global_ is not None and result.output.local is not None
+        result = seg.training_step(TrainBatch(images, scribbles, present, present), iteration=1)
+        assert {"local", "global"} <= set(result.outputs)
         result.loss.backward()
 
     # interleaved (plain, PFA) pairs so that load changes on a shared machine hit both alike

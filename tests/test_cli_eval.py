@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 from scribbleseg.cli.app import app
 from scribbleseg.data import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
 from scribbleseg.engine.checkpoint import save_model_checkpoint
-from scribbleseg.engine.config import ExperimentConfig, MiTDimsConfig, ModelConfig, PfaConfig
-from scribbleseg.engine.model_factory import build_segmentor
+from scribbleseg.engine.config_schema import ExperimentConfig
+from scribbleseg.engine.method_factory import build_method
+from scribbleseg.pfa import PFASettings
+from tiny_models import tiny_model_config
 
 RUNNER = CliRunner()
 
@@ -21,9 +23,8 @@ RUNNER = CliRunner()
 def tiny_config(data_root, embed_dims=(8, 16, 32, 64)) -> ExperimentConfig:
     return ExperimentConfig(
         data={"root": str(data_root), "num_workers": 0},
-        model=ModelConfig(dims=MiTDimsConfig(embed_dims=embed_dims, num_heads=(1, 1, 2, 4)), embed_dim=32,
-                          pretrained=None, dropout=0.0, drop_path=0.0),
-        pfa=PfaConfig(slots=2), eval={"class_source": "threshold"})
+        model=tiny_model_config(embed_dims=embed_dims, embed_dim=32),
+        pfa=PFASettings(slots=2), eval={"class_source": "threshold"})
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def run(tmp_path_factory):
     config_path = root / "config.yaml"
     config_path.write_text(cfg.to_yaml())
     num_classes = len(SYNTHETIC_CLASS_NAMES)
-    segmentor = build_segmentor(cfg, num_classes, load_pretrained=False)
+    segmentor = build_method(cfg, num_classes, load_pretrained=False)
     palette = [[(37 * i) % 256, (91 * i) % 256, (53 * i) % 256] for i in range(num_classes)]
     checkpoint = save_model_checkpoint(root / "run" / "checkpoints" / "best.safetensors", segmentor, cfg,
                                        {"step": 7, "class_names": list(SYNTHETIC_CLASS_NAMES), "palette": palette})
@@ -89,7 +90,7 @@ def test_eval_missing_or_incompatible_checkpoint_exit_2(run, tmp_path) -> None:
     result = invoke("eval", other_backbone, "--checkpoint", run["checkpoint"])
     assert result.exit_code == 2 and "incompatible" in result.output and "backbone" in result.output
     cfg = run["cfg"]
-    fewer = build_segmentor(cfg, run["num_classes"] - 1, load_pretrained=False)
+    fewer = build_method(cfg, run["num_classes"] - 1, load_pretrained=False)
     fewer_path = save_model_checkpoint(tmp_path / "fewer.safetensors", fewer, cfg, {"step": 1})
     result = invoke("eval", run["config"], "--checkpoint", fewer_path)
     assert result.exit_code == 2 and "classes" in result.output

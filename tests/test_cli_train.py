@@ -14,8 +14,9 @@ from scribbleseg.data import make_synthetic_dataset
 TINY = {
     "name": "tiny",
     "data": {"root": "", "crop_size": 32, "scale_range": [1.0, 1.0], "batch_size": 2, "num_workers": 0},
-    "model": {"backbone": "custom", "embed_dim": 16,
-              "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}},
+    "model": {"backbone": {"name": None, "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
+                                                  "num_heads": [1, 2, 4, 8]}},
+              "decoder": {"embed_dim": 16}},
     "pfa": {"warmup_iters": 1, "slots": 2},
     "optim": {"lr": 1e-3},
     "train": {"max_iters": 2, "val_interval": 0, "log_interval": 1, "checkpoint_interval": 0,

@@ -43,18 +43,20 @@ def _folder_set(root: Path, with_masks: bool = True, scribble_shape=(40, 60)) ->
 def test_scribble_dataset_item_types_and_classes_of_the_crop(tmp_path):
     info, samples = open_dataset(_folder_set(tmp_path / "ds"))
     plain = ScribbleDataset(samples, info)
-    image, scribble, classes = plain[0]
+    image, scribble, classes, image_classes = plain[0]
     assert image.shape == (3, 40, 60) and image.dtype == torch.float32
     assert scribble.shape == (40, 60) and scribble.dtype == torch.int64
     assert classes.dtype == torch.bool and classes.tolist() == [True, False, True]
+    assert image_classes.tolist() == [True, False, True]
     cropping = ScribbleDataset(samples, info, transform=build_train_transform(
         crop_size=20, scale=(1.0, 1.0), rotate=0, hflip=False, blur=False, seed=0))
     seen = set()
     for _ in range(25):
-        _, crop_scribble, crop_classes = cropping[0]
+        _, crop_scribble, crop_classes, whole_image_classes = cropping[0]
         assert crop_scribble.shape == (20, 20)
         expected = [(crop_scribble == c).any().item() for c in range(3)]
         assert crop_classes.tolist() == expected  # classes of the TRANSFORMED scribble
+        assert whole_image_classes.tolist() == [True, False, True]  # ... and of the whole image
         seen.add(tuple(expected))
     assert any(not classes_in_crop[2] for classes_in_crop in seen)  # some crop cut class 2 away
 
@@ -109,7 +111,8 @@ def test_loader_with_two_workers_over_synthetic_set(synthetic_root):
     loader = DataLoader(dataset, batch_size=4, num_workers=2, shuffle=True)
     batches = list(loader)
     assert len(batches) == 2
-    images, scribbles, classes = batches[0]
+    images, scribbles, classes, image_classes = batches[0]
+    assert image_classes.shape == classes.shape and bool((image_classes | ~classes).all())
     assert images.shape == (4, 3, 48, 48) and images.dtype == torch.float32
     assert scribbles.shape == (4, 48, 48) and scribbles.dtype == torch.int64
     assert classes.shape == (4, info.num_classes) and classes.dtype == torch.bool

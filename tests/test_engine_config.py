@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scribbleseg.engine.config import ExperimentConfig, config_from_mapping, load_config, parse_override
+from scribbleseg.engine.config_loading import config_from_mapping, load_config, parse_override
+from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,10 +50,10 @@ def test_voc_preset_has_the_paper_values() -> None:
 
 
 def test_ablation_presets_switch_the_branches() -> None:
-    base = load_config(REPO / "configs" / "voc_baseline_mit_b1.yaml").pfa
+    base = load_config(REPO / "configs" / "voc_baseline_mit_b1.yaml")
     local = load_config(REPO / "configs" / "voc_local_only_mit_b1.yaml").pfa
     glob = load_config(REPO / "configs" / "voc_global_only_mit_b1.yaml").pfa
-    assert (base.use_local, base.use_global) == (False, False)
+    assert base.method == "pce" and base.eval.heads == ("basic",)
     assert (local.use_local, local.use_global) == (True, False)
     assert (glob.use_local, glob.use_global) == (False, True)
 
@@ -63,7 +64,7 @@ def test_overrides_are_typed_yaml_scalars(small_config: Path) -> None:
     assert cfg.optim.lr == pytest.approx(3e-5) and isinstance(cfg.optim.lr, float)
     assert cfg.pfa.slots == 10 and cfg.optim.amp == "bf16" and cfg.optim.grad_clip is None
     assert cfg.data.scale_range == (1.0, 1.5)
-    assert cfg.pfa.pce_target.as_dict()["global"] == "basic"
+    assert cfg.pfa.pce_target.for_phase("global") == "basic"
 
 
 def test_unknown_override_key_names_the_nearest_valid_key(small_config: Path) -> None:

@@ -13,16 +13,13 @@ from rich.console import Console
 
 from scribbleseg.data import DatasetInfo
 from scribbleseg.engine.confusion import confusion_matrix
-from scribbleseg.engine.evaluation import (
-    EvalReport,
-    EvalResult,
-    comparison_table,
-    evaluate,
-    write_results_json,
-)
+from scribbleseg.engine.eval_results import EvalReport, EvalResult, write_results_json
+from scribbleseg.engine.eval_tables import comparison_table, per_class_table
+from scribbleseg.engine.evaluation import evaluate
 from scribbleseg.engine.inference import infer_probabilities
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.pfa import parse_class_source
+from scribbleseg.methods import parse_class_source
+from tiny_models import tiny_model_config
 
 from test_engine_eval_inference import NUM_CLASSES, fill_bank, tiny_segmentor
 
@@ -112,7 +109,7 @@ def test_per_class_table_lists_every_class_and_the_mean() -> None:
     confusion = np.array([[5, 1, 0, 0], [2, 3, 0, 0], [0, 0, 4, 0], [0, 0, 0, 0]])
     result = EvalResult(head="local", class_source="threshold:500", confusion=confusion,
                         class_names=CLASS_NAMES, num_images=2)
-    text = console_text(result.table())
+    text = console_text(per_class_table(result))
     for name in CLASS_NAMES:
         assert name in text
     assert "62.5" in text and "50.0" in text and "100.0" in text  # IoU of background, cat, dog in %
@@ -158,11 +155,9 @@ def test_bad_inputs_raise_clear_errors() -> None:
 
 
 def tiny_segmentor_with(num_classes: int):
-    from scribbleseg.engine.config import ExperimentConfig, MiTDimsConfig, ModelConfig
-    from scribbleseg.engine.model_factory import build_segmentor
-    cfg = ExperimentConfig(model=ModelConfig(dims=MiTDimsConfig(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4)),
-                                             embed_dim=32, pretrained=None))
-    return build_segmentor(cfg, num_classes, load_pretrained=False)
+    from scribbleseg.engine.config_schema import ExperimentConfig
+    from scribbleseg.engine.method_factory import build_method
+    return build_method(ExperimentConfig(model=tiny_model_config(embed_dim=32)), num_classes, load_pretrained=False)
 
 
 def test_ms_flip_uses_default_scales() -> None:

@@ -6,22 +6,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scribbleseg.engine.config import ExperimentConfig, MiTDimsConfig, ModelConfig, PfaConfig
-from scribbleseg.engine.inference import available_heads, infer_probabilities, pad_batch, resolve_heads
-from scribbleseg.engine.model_factory import build_segmentor
+from scribbleseg.engine.config_schema import ExperimentConfig
+from scribbleseg.engine.inference import available_heads, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference_views import pad_batch
+from scribbleseg.engine.method_factory import build_method
 from scribbleseg.errors import ConfigError
-from scribbleseg.pfa import parse_class_source
+from scribbleseg.methods import parse_class_source
+from scribbleseg.pfa import PFASettings
+from tiny_models import tiny_model_config
 
 NUM_CLASSES = 4
 
 
 def tiny_segmentor(seed: int = 0, use_local: bool = True, use_global: bool = True):
     torch.manual_seed(seed)
-    cfg = ExperimentConfig(
-        model=ModelConfig(dims=MiTDimsConfig(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4)),
-                          embed_dim=32, pretrained=None, dropout=0.0, drop_path=0.0),
-        pfa=PfaConfig(slots=2, use_local=use_local, use_global=use_global))
-    return build_segmentor(cfg, NUM_CLASSES, load_pretrained=False).eval()
+    cfg = ExperimentConfig(model=tiny_model_config(embed_dim=32),
+                           pfa=PFASettings(slots=2, use_local=use_local, use_global=use_global))
+    return build_method(cfg, NUM_CLASSES, load_pretrained=False).eval()
 
 
 def fill_bank(segmentor) -> None:

@@ -12,15 +12,12 @@ import torch
 
 from scribbleseg.data import make_synthetic_dataset
 from scribbleseg.engine.atomic_io import atomic_write_text
-from scribbleseg.engine.checkpoint import (
-    load_model_checkpoint,
-    load_training_state,
-    save_model_checkpoint,
-    state_path_for,
-)
-from scribbleseg.engine.config import ExperimentConfig, config_from_mapping
+from scribbleseg.engine.checkpoint import load_model_checkpoint, load_training_state, save_model_checkpoint
+from scribbleseg.engine.config_loading import config_from_mapping
+from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import ResumableBatchSampler
-from scribbleseg.engine.model_factory import build_segmentor
+from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.run_layout import state_path_for
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer, build_param_groups
 from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state
 from scribbleseg.engine.trainer import TrainingDivergedError, TrainingForward, train
@@ -38,8 +35,10 @@ def tiny_config(root: Path, **sections: dict) -> ExperimentConfig:
         "name": "tiny",
         "data": {"root": str(root), "crop_size": 32, "scale_range": [0.75, 1.25], "batch_size": 2,
                  "num_workers": 0},
-        "model": {"backbone": "custom", "embed_dim": 16, "dropout": 0.1, "drop_path": 0.1,
-                  "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}},
+        "model": {"backbone": {"name": None, "drop_path": 0.1,
+                               "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
+                                        "num_heads": [1, 2, 4, 8]}},
+                  "decoder": {"embed_dim": 16, "dropout": 0.1}},
         "pfa": {"warmup_iters": 3, "slots": 2},
         "optim": {"lr": 1e-3, "warmup_iters": 2},
         "train": {"max_iters": 12, "val_interval": 0, "log_interval": 1, "checkpoint_interval": 0,
@@ -47,8 +46,15 @@ def tiny_config(root: Path, **sections: dict) -> ExperimentConfig:
         "eval": {"heads": ["basic", "local", "global"]},
     }
     for section, values in sections.items():
-        raw[section] = {**raw.get(section, {}), **values} if isinstance(values, dict) else values
+        raw[section] = _merge(raw.get(section, {}), values) if isinstance(values, dict) else values
     return config_from_mapping(raw)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
 
 
 def read_rows(run_dir: Path) -> list[dict]:
@@ -62,7 +68,7 @@ def train_rows(run_dir: Path) -> list[dict]:
 # ---------------------------------------------------------------------------------------------- optimiser
 def test_param_groups_scale_head_lr_and_skip_decay_on_norms_and_biases(data_root: Path) -> None:
     cfg = tiny_config(data_root, optim={"lr": 1e-4, "head_lr_mult": 10, "weight_decay": 0.05})
-    model = build_segmentor(cfg, 6)
+    model = build_method(cfg, 6)
     groups = {g["name"]: g for g in build_param_groups(model, cfg.optim)}
     assert set(groups) == {"encoder_decay", "encoder_no_decay", "head_decay", "head_no_decay"}
     assert groups["encoder_decay"]["lr"] == pytest.approx(1e-4)
@@ -80,7 +86,7 @@ def test_param_groups_scale_head_lr_and_skip_decay_on_norms_and_biases(data_root
 
 def test_freezing_encoder_norms_removes_them_from_the_optimiser(data_root: Path) -> None:
     cfg = tiny_config(data_root, model={"freeze_encoder_norms": True})
-    model = build_segmentor(cfg, 6)
+    model = build_method(cfg, 6)
     optimizer = build_optimizer(model, cfg.optim, cfg.model)
     norms = [m for m in model.encoder.modules() if isinstance(m, torch.nn.LayerNorm)]
     assert norms and all(not p.requires_grad for m in norms for p in m.parameters())
@@ -97,7 +103,7 @@ def test_warmup_poly_schedule(data_root: Path) -> None:
     assert schedule.factor(10) == pytest.approx(1.0)
     assert schedule.factor(60) == pytest.approx(0.25)
     assert schedule.factor(110) == pytest.approx(0.0)
-    model = build_segmentor(cfg, 6)
+    model = build_method(cfg, 6)
     optimizer = build_optimizer(model, cfg.optim, cfg.model)
     schedule.apply(optimizer, 60)
     assert sorted({g["lr"] for g in optimizer.param_groups}) == pytest.approx([0.25, 2.5])
@@ -182,8 +188,8 @@ def test_non_finite_losses_are_skipped_then_stop_training(data_root: Path, tmp_p
     original = TrainingForward.forward
     bad_steps = {2, 3}
 
-    def sometimes_nan(self, images, scribbles, present, iteration):  # type: ignore[no-untyped-def]
-        loss, parts, phase = original(self, images, scribbles, present, iteration)
+    def sometimes_nan(self, batch, iteration):  # type: ignore[no-untyped-def]
+        loss, parts, phase = original(self, batch, iteration)
         return (loss * float("nan") if iteration in bad_steps else loss), parts, phase
 
     monkeypatch.setattr(TrainingForward, "forward", sometimes_nan)
@@ -202,15 +208,14 @@ def test_non_finite_losses_are_skipped_then_stop_training(data_root: Path, tmp_p
 # ------------------------------------------------------------------------------------------- checkpoints
 def test_incompatible_and_corrupt_checkpoints_are_named(data_root: Path, tmp_path: Path) -> None:
     cfg = tiny_config(data_root)
-    model = build_segmentor(cfg, 6)
+    model = build_method(cfg, 6)
     path = save_model_checkpoint(tmp_path / "m.safetensors", model, cfg, {"step": 0})
     loaded, _, meta = load_model_checkpoint(path, expect=cfg, num_classes=6)
     for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), name
     with pytest.raises(CheckpointError, match=r"m\.safetensors.*6 classes, the data set has 21"):
         load_model_checkpoint(path, num_classes=21)
-    other = tiny_config(data_root, model={"dims": {"embed_dims": [8, 16, 32, 32], "depths": [1, 1, 1, 1],
-                                                   "num_heads": [1, 2, 4, 8]}})
+    other = tiny_config(data_root, model={"backbone": {"dims": {"embed_dims": [8, 16, 32, 32]}}})
     with pytest.raises(CheckpointError, match="backbone is .*64.*config asks for .*32"):
         load_model_checkpoint(path, expect=other)
     truncated = tmp_path / "cut.safetensors"

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from scribbleseg.errors import ConfigError
-from scribbleseg.pfa import consistency_loss, partial_cross_entropy
+from scribbleseg.methods import partial_cross_entropy
+from scribbleseg.pfa import consistency_loss
 
 
 def test_pce_is_mean_over_scribbled_pixels_of_upsampled_logits():

@@ -17,26 +17,29 @@ from rich.console import Console
 
 from scribbleseg.engine.atomic_io import ensure_writable_dir
 from scribbleseg.engine.checkpoint import load_model_checkpoint
-from scribbleseg.engine.config import load_config
+from scribbleseg.engine.config_loading import load_config
 from scribbleseg.engine.data_factory import build_eval_dataset
-from scribbleseg.engine.evaluation import comparison_table, evaluate, write_results_json
-from scribbleseg.engine.inference import resolve_inference_device
-from scribbleseg.pfa import parse_class_source
+from scribbleseg.engine.devices import resolve_device
+from scribbleseg.engine.eval_results import write_results_json
+from scribbleseg.engine.eval_tables import comparison_table
+from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.run_layout import RunLayout
+from scribbleseg.methods import parse_class_source
 
 
 def default_results_path(checkpoint: Path, class_source: str, split: str) -> Path:
     """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<split>_<classes>.json``."""
-    folder = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    folder = RunLayout.of_checkpoint(checkpoint).eval
     slug = re.sub(r"[^A-Za-z0-9.-]+", "-", class_source if not class_source.startswith("file:")
                   else "file-" + Path(class_source[5:]).stem).strip("-")
-    return folder / "eval" / f"{checkpoint.stem}_{split}_{slug}.json"
+    return folder / f"{checkpoint.stem}_{split}_{slug}.json"
 
 
 def eval_command(
     config: Path = typer.Argument(..., help="Experiment config (YAML) naming the data set and model."),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Model checkpoint (.safetensors)."),
     head: Optional[List[str]] = typer.Option(
-        None, "--head", help="basic | local | global; repeat for several (default: every head the model has)."),
+        None, "--head", help="A head of the model (e.g. basic); repeat for several (default: every head it has)."),
     classes: Optional[str] = typer.Option(
         None, "--classes",
         help="Class source of the augmented heads: oracle | threshold:N | file:PATH | none "
@@ -55,13 +58,13 @@ def eval_command(
     class_spec = classes if classes is not None else cfg.eval.class_source
     info, dataset = build_eval_dataset(cfg, split)
     parse_class_source(class_spec, info.class_names)  # a bad --classes fails before the model loads
-    target = resolve_inference_device(device)
-    segmentor, _, meta = load_model_checkpoint(checkpoint, map_location=target, expect=cfg,
+    target = resolve_device(device)
+    method, _, meta = load_model_checkpoint(checkpoint, map_location=target, expect=cfg,
                                                num_classes=info.num_classes)
     out_path = out if out is not None else default_results_path(checkpoint, class_spec, split or cfg.data.val_split)
     ensure_writable_dir(out_path.parent)
     use_ms_flip = cfg.eval.ms_flip if ms_flip is None else ms_flip
-    report = evaluate(segmentor, dataset, heads=list(head) if head else None, class_source=class_spec,
+    report = evaluate(method, dataset, heads=list(head) if head else None, class_source=class_spec,
                       ms_flip=use_ms_flip, device=target, amp=amp,
                       batch_size=batch_size if batch_size is not None else cfg.eval.batch_size, progress=True)
     console = Console(highlight=False, soft_wrap=True)

@@ -15,8 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scribbleseg.engine.config_schema import ModelConfig
+from scribbleseg.engine.method_factory import build_network
 from scribbleseg.errors import ConfigError
-from scribbleseg.models import MixTransformer, SegFormerHead, count_flops, count_parameters, load_encoder_weights
+from scribbleseg.models import count_flops, count_parameters, load_encoder_weights
+from scribbleseg.models.network_settings import MiTBackbone, SegFormerDecoder
 
 
 def parse_strides(text: str) -> tuple[int, int, int, int]:
@@ -41,8 +44,11 @@ def info(
 ) -> None:
     """Print parameters (M) and FLOPs of encoder + decoder and run one forward pass as a check."""
     console = Console()
-    encoder = MixTransformer.from_name(backbone, strides=parse_strides(strides)).eval()
-    head = SegFormerHead(encoder.embed_dims, num_classes=num_classes, embed_dim=embed_dim).eval()
+    model_cfg = ModelConfig(backbone=MiTBackbone.build(name=backbone, strides=parse_strides(strides)),
+                            decoder=SegFormerDecoder.build(embed_dim=embed_dim))
+    encoder, head = build_network(model_cfg, num_classes, load_pretrained=False)
+    encoder.eval()
+    head.eval()
     if weights is not None:
         console.print(str(load_encoder_weights(encoder, weights)), highlight=False)
 

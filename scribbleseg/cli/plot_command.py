@@ -12,16 +12,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from scribbleseg.engine.figures import plot_run, plot_run_predictions
-from scribbleseg.engine.inference import resolve_inference_device
-from scribbleseg.pfa import parse_class_source
+from scribbleseg.engine.devices import resolve_device
+from scribbleseg.engine.prediction_figures import plot_run_predictions
+from scribbleseg.engine.run_figures import plot_run
+from scribbleseg.methods import parse_class_source
 
 
 def plot_command(
     run_dir: Path = typer.Argument(..., help="Run folder written by 'scribbleseg train'."),
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Also draw the prediction overlay grid."),
     classes: str = typer.Option("threshold:500", "--classes",
-                                help="Class source of the PFA column: oracle | threshold:N | file:PATH | none."),
+                                help="Class source of the class-dependent head's column: oracle | threshold:N | file:PATH | none."),
     num_images: int = typer.Option(4, "--num-images", min=1, help="Rows of the overlay grid."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
 ) -> None:
@@ -34,7 +35,7 @@ def plot_command(
     if not grid:
         return
     path, detail = plot_run_predictions(run_dir, class_source=classes, num_images=num_images,
-                                        device=resolve_inference_device(device))
+                                        device=resolve_device(device))
     if path is None:
         console.print(f"[yellow]no overlay grid:[/] {detail}")
     else:

@@ -15,9 +15,9 @@ from rich.console import Console
 
 from scribbleseg.data.voc_classes import voc_color
 from scribbleseg.engine.checkpoint import load_model_checkpoint
-from scribbleseg.engine.inference import resolve_inference_device
+from scribbleseg.engine.devices import resolve_device
 from scribbleseg.engine.prediction import predict_paths, prediction_notes
-from scribbleseg.pfa import parse_class_source
+from scribbleseg.methods import BASIC_HEAD, parse_class_source
 
 
 def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int]]:
@@ -34,25 +34,25 @@ def predict_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; other files are left alone)."),
     overlay: bool = typer.Option(False, "--overlay", help="Also write colour overlays to OUT/overlays/."),
     probs: bool = typer.Option(False, "--probs", help="Also write float16 [K,H,W] .npy maps to OUT/probabilities/."),
-    head: str = typer.Option("basic", "--head", help="basic | local | global"),
+    head: str = typer.Option(BASIC_HEAD, "--head", help="A head of the model: basic, or e.g. PFA's local / global."),
     classes: str = typer.Option("threshold:500", "--classes",
-                                help="Class source of local/global: threshold:N | file:PATH | none."),
+                                help="Class source of class-dependent heads: threshold:N | file:PATH | none."),
     ms_flip: bool = typer.Option(False, "--ms-flip", help="Multi-scale + horizontal-flip averaging."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Images per forward pass."),
     amp: bool = typer.Option(False, "--amp", help="Autocast the network (bf16 on CPU, fp16 on CUDA)."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
-    target = resolve_inference_device(device)
-    segmentor, _, meta = load_model_checkpoint(checkpoint, map_location=target)
+    target = resolve_device(device)
+    method, _, meta = load_model_checkpoint(checkpoint, map_location=target)
     class_names = meta.get("class_names")
     source = parse_class_source(classes, class_names)
-    written = predict_paths(segmentor, images, out, palette=checkpoint_palette(meta, segmentor.num_classes),
+    written = predict_paths(method, images, out, palette=checkpoint_palette(meta, method.num_classes),
                             overlay=overlay, probabilities=probs, head=head, class_source=source,
                             class_names=class_names, device=target, batch_size=batch_size, ms_flip=ms_flip,
                             amp=amp, progress=True)
     console = Console(highlight=False, soft_wrap=True)
-    for note in prediction_notes(head, source):
+    for note in prediction_notes(method, head, source):
         console.print(f"[yellow]note:[/] {note}")
     extras = [name for name, on in (("overlays", overlay), ("probabilities", probs)) if on]
     console.print(f"{len(written)} label map(s) written to {out}" + (f" (+ {', '.join(extras)})" if extras else ""))

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from scribbleseg.engine.config import load_config
+from scribbleseg.engine.config_loading import load_config
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that already "
                                                                   "holds a run."),
     ) -> None:
-        """Train a segmentor (pCE baseline or PFA) from a YAML config."""
+        """Train a model (pCE baseline, PFA, ...) from a YAML config."""
         from scribbleseg.engine.trainer import train
 
         cfg = load_config(config, overrides)

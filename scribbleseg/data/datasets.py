@@ -1,9 +1,9 @@
 """PyTorch datasets: training on scribbles, evaluation on dense GT, prediction on plain images.
 
-* :class:`ScribbleDataset` -> ``(image [3, H, W] float32, scribble [H, W] int64, classes [K] bool)``.
-  ``classes`` are the classes present in the *transformed* (cropped) scribble: PFA extracts
-  prototypes only for classes that have scribbled pixels in the crop, so a class cut away by the
-  crop is absent. Background counts as a class.
+* :class:`ScribbleDataset` -> ``(image [3, H, W] float32, scribble [H, W] int64, crop_classes [K] bool,
+  image_classes [K] bool)``. ``crop_classes`` are the classes present in the *transformed* (cropped)
+  scribble (a class cut away by the crop is absent); ``image_classes`` those of the whole image's
+  scribble (image-level labels). Background counts as a class.
 * :class:`EvalDataset` -> dict ``image [3, H, W]``, ``mask [H, W]`` int64 (dense GT, 255 ignore),
   ``classes [K]`` bool (from the GT when present, else from the scribble), ``name``, ``size``
   (``[2]`` int64 original ``(H, W)``) and ``has_dense_gt``. Without a dense GT file it raises
@@ -90,7 +90,8 @@ class ScribbleDataset(_TransformedPairs):
         transform: albumentations-style ``transform(image=, mask=) -> dict`` (e.g.
             :func:`build_train_transform`); default: normalise only.
 
-    ``__getitem__`` returns ``(image [3, H, W] float32, scribble [H, W] int64, classes [K] bool)``.
+    ``__getitem__`` returns ``(image [3, H, W] float32, scribble [H, W] int64, crop_classes [K] bool,
+    image_classes [K] bool)``: the classes scribbled in the transformed crop and in the whole image.
     """
 
     def __init__(self, samples: Sequence[SampleFiles], info: DatasetInfo, transform: PairTransform | None = None):
@@ -100,11 +101,12 @@ class ScribbleDataset(_TransformedPairs):
             raise DataError(f"{len(without)} training sample(s) have no scribble folder/file "
                             f"(e.g. '{without[0]}' in {info.root}); check the scribble directory")
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         sample = self.samples[index]
         image, scribble = self._read_pair(sample, sample.scribble, "scribble")
+        image_classes = classes_present(scribble, self.info.num_classes)
         image_t, scribble_t = self._apply(image, scribble)
-        return image_t, scribble_t, classes_present(scribble_t, self.info.num_classes)
+        return image_t, scribble_t, classes_present(scribble_t, self.info.num_classes), image_classes
 
 
 class EvalDataset(_TransformedPairs):

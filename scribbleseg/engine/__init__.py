@@ -11,9 +11,10 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ExperimentConfig": "scribbleseg.engine.config",
-    "load_config": "scribbleseg.engine.config",
-    "build_segmentor": "scribbleseg.engine.model_factory",
+    "ExperimentConfig": "scribbleseg.engine.config_schema",
+    "load_config": "scribbleseg.engine.config_loading",
+    "build_method": "scribbleseg.engine.method_factory",
+    "RunLayout": "scribbleseg.engine.run_layout",
     "build_datasets": "scribbleseg.engine.data_factory",
     "build_eval_dataset": "scribbleseg.engine.data_factory",
     "build_train_dataset": "scribbleseg.engine.data_factory",
@@ -26,10 +27,10 @@ _EXPORTS = {
     "train": "scribbleseg.engine.trainer",
     "run_demo": "scribbleseg.engine.demo",
     "evaluate": "scribbleseg.engine.evaluation",
-    "EvalResult": "scribbleseg.engine.evaluation",
+    "EvalResult": "scribbleseg.engine.eval_results",
     "predict_paths": "scribbleseg.engine.prediction",
-    "plot_run": "scribbleseg.engine.figures",
-    "overlay_grid": "scribbleseg.engine.figures",
+    "plot_run": "scribbleseg.engine.run_figures",
+    "overlay_grid": "scribbleseg.engine.prediction_figures",
 }
 
 __all__ = sorted(_EXPORTS)

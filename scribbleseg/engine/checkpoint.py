@@ -1,17 +1,18 @@
-"""Checkpoints: model weights as safetensors (+ config in the metadata), training state beside them.
+"""Checkpoints: method weights as safetensors (+ config in the metadata), training state beside them.
 
 ``<name>.safetensors``
-    Every parameter and buffer of the :class:`PFASegmentor` (the prototype bank included) and, in the
-    safetensors metadata, the resolved config (``scribbleseg_config``, JSON) and a small meta record
-    (``scribbleseg_meta``: number of classes, class names, backbone, step, metrics). One file is enough
-    to rebuild the model and predict.
+    Every parameter and buffer of the method (e.g. PFA's prototype bank) and, in the safetensors
+    metadata, the resolved config (``scribbleseg_config``, JSON) and a meta record (``scribbleseg_meta``:
+    number of classes, class names, palette, the model descriptor, step, metrics). One file is enough to
+    rebuild the model and predict.
 ``<name>.state.pt``
     What ``--resume`` needs besides the weights: optimiser state, schedule step, RNG states (torch, numpy,
     python, cuda), the count of skipped steps and the best metric so far. Only tensors, numbers, strings
     and plain containers, read back with ``torch.load(..., weights_only=True)``: nothing is unpickled.
 
-Both files are written atomically. Any problem reading them raises :class:`CheckpointError` naming
-the file and, for an incompatible checkpoint, what differs.
+Both files are written atomically. Any problem reading them raises :class:`CheckpointError` naming the
+file and, for an incompatible checkpoint, what differs. Checkpoints of format 1 (scribbleseg 0.1) load:
+their config is migrated first (:mod:`scribbleseg.engine.config_migration`).
 """
 
 from __future__ import annotations
@@ -27,41 +28,47 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from scribbleseg.engine.atomic_io import atomic_save, atomic_write_bytes
-from scribbleseg.engine.config import ExperimentConfig, config_from_json
-from scribbleseg.engine.model_factory import backbone_label, build_segmentor
+from scribbleseg.engine.config_loading import config_from_mapping
+from scribbleseg.engine.config_migration import migrate_format_1
+from scribbleseg.engine.config_schema import ExperimentConfig
+from scribbleseg.engine.distributed import unwrap_model
+from scribbleseg.engine.method_factory import build_method, model_descriptor
 from scribbleseg.errors import CheckpointError, ConfigError
+from scribbleseg.methods import SegmentationMethod
+from scribbleseg.models.state_dict_check import describe_mismatch
 
 CONFIG_KEY = "scribbleseg_config"
 META_KEY = "scribbleseg_meta"
 FORMAT_KEY = "scribbleseg_format"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 
-def unwrap_model(module: torch.nn.Module) -> torch.nn.Module:
-    """The bare model inside a DistributedDataParallel wrapper (or the module itself)."""
-    return getattr(module, "module", module)
+def save_model_checkpoint(path: str | os.PathLike[str], method: torch.nn.Module, cfg: ExperimentConfig,
+                          meta: dict[str, Any]) -> Path:
+    """Write the method's weights + config + ``meta`` to ``path`` (.safetensors) atomically.
 
-
-def state_path_for(weights_path: str | os.PathLike[str]) -> Path:
-    """``runs/x/checkpoints/last.safetensors`` -> ``runs/x/checkpoints/last.state.pt``."""
-    path = Path(weights_path)
-    return path.with_name(path.name.removesuffix(".safetensors") + ".state.pt")
-
-
-def save_model_checkpoint(path: str | os.PathLike[str], segmentor: torch.nn.Module,
-                          cfg: ExperimentConfig, meta: dict[str, Any]) -> Path:
-    """Write the segmentor's weights + config + ``meta`` to ``path`` (.safetensors) atomically.
-
-    ``meta`` must be JSON-serialisable; ``num_classes`` and ``backbone`` are added when absent.
+    ``meta`` must be JSON-serialisable; ``num_classes`` and ``model`` (the descriptor) are added.
     """
-    model = unwrap_model(segmentor)
+    model = unwrap_model(method)
     tensors = {name: value.detach().to("cpu").contiguous().clone()
                for name, value in model.state_dict().items()}
     record = dict(meta)
     record.setdefault("num_classes", int(getattr(model, "num_classes")))
-    record.setdefault("backbone", backbone_label(cfg.model))
+    record["model"] = model_descriptor(cfg)
     metadata = {CONFIG_KEY: cfg.to_json(), META_KEY: json.dumps(record), FORMAT_KEY: FORMAT_VERSION}
     return atomic_write_bytes(path, safetensors_save(tensors, metadata=metadata))
+
+
+def _stored_config(metadata: dict[str, str], file: Path) -> ExperimentConfig:
+    try:
+        raw = json.loads(metadata[CONFIG_KEY])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{file}: stored config is not valid JSON ({err})") from err
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{file}: stored config is not a mapping")
+    if metadata.get(FORMAT_KEY, "1") == "1":
+        raw = migrate_format_1(raw)
+    return config_from_mapping(raw, where=str(file))
 
 
 def read_checkpoint_header(path: str | os.PathLike[str]) -> tuple[ExperimentConfig, dict[str, Any]]:
@@ -77,10 +84,12 @@ def read_checkpoint_header(path: str | os.PathLike[str]) -> tuple[ExperimentConf
     if CONFIG_KEY not in metadata or META_KEY not in metadata:
         raise CheckpointError(f"{file} has no scribbleseg config/meta: not a checkpoint written by scribbleseg")
     try:
-        cfg = config_from_json(metadata[CONFIG_KEY], where=str(file))
+        cfg = _stored_config(metadata, file)
         meta = json.loads(metadata[META_KEY])
     except (ConfigError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{file}: stored config/meta is unreadable ({err})") from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("num_classes"), int) or meta["num_classes"] < 1:
+        raise CheckpointError(f"{file}: meta has no valid num_classes")
     return cfg, meta
 
 
@@ -91,15 +100,10 @@ def _compatibility_problems(cfg: ExperimentConfig, meta: dict[str, Any], expect:
     if num_classes is not None and int(meta["num_classes"]) != int(num_classes):
         problems.append(f"it has {meta['num_classes']} classes, the data set has {num_classes}")
     if expect is not None:
-        have, want = backbone_label(cfg.model), backbone_label(expect.model)
-        if have != want:
-            problems.append(f"its backbone is {have}, the config asks for {want}")
-        if cfg.model.embed_dim != expect.model.embed_dim:
-            problems.append(f"its decoder embed_dim is {cfg.model.embed_dim}, the config asks for "
-                            f"{expect.model.embed_dim}")
-        if cfg.pfa.slots != expect.pfa.slots:
-            problems.append(f"its prototype bank has {cfg.pfa.slots} slots per class, the config asks "
-                            f"for {expect.pfa.slots}")
+        have, want = model_descriptor(cfg), model_descriptor(expect)
+        for key in dict.fromkeys([*have, *want]):
+            if have.get(key) != want.get(key):
+                problems.append(f"its {key} is {have.get(key)}, the config asks for {want.get(key)}")
     return problems
 
 
@@ -108,27 +112,35 @@ def check_checkpoint_compatible(path: str | os.PathLike[str], expect: Experiment
     """(config, meta) of ``path``; CheckpointError naming the file and what differs when incompatible."""
     file = Path(path)
     cfg, meta = read_checkpoint_header(file)
-    if "num_classes" not in meta:
-        raise CheckpointError(f"{file}: meta has no num_classes")
     problems = _compatibility_problems(cfg, meta, expect, num_classes)
     if problems:
         raise CheckpointError(f"checkpoint {file} is incompatible: " + "; ".join(problems))
     return cfg, meta
 
 
+def read_checkpoint_tensors(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint file (CheckpointError naming it when corrupt or truncated)."""
+    file = Path(path)
+    try:
+        tensors = safetensors_load(file.read_bytes())
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{file} is corrupt or truncated ({err})") from err
+    return {name: value.to(device) for name, value in tensors.items()}
+
+
 def load_model_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu",
                           expect: ExperimentConfig | None = None, num_classes: int | None = None,
-                          ) -> tuple[torch.nn.Module, ExperimentConfig, dict[str, Any]]:
-    """Rebuild the segmentor stored in ``path`` and load its weights.
+                          ) -> tuple[SegmentationMethod, ExperimentConfig, dict[str, Any]]:
+    """Rebuild the method stored in ``path`` and load its weights.
 
     Args:
         path: a ``.safetensors`` file written by :func:`save_model_checkpoint`.
         map_location: device the model is moved to.
-        expect: if given, the checkpoint must match its backbone, decoder width and bank size.
+        expect: if given, the checkpoint must match its method, backbone, decoder and method sizes.
         num_classes: if given, the checkpoint must have this many classes.
 
     Returns:
-        (segmentor in eval mode, stored config, stored meta).
+        (method in eval mode, stored config, stored meta).
 
     Raises:
         CheckpointError: missing / corrupt file, or incompatible with ``expect`` / ``num_classes``
@@ -136,31 +148,18 @@ def load_model_checkpoint(path: str | os.PathLike[str], map_location: str | torc
     """
     file = Path(path)
     cfg, meta = check_checkpoint_compatible(file, expect, num_classes)
-    try:
-        tensors = safetensors_load(file.read_bytes())
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{file} is corrupt or truncated ({err})") from err
-    segmentor = build_segmentor(cfg, int(meta["num_classes"]), load_pretrained=False)
-    load_weights_into(segmentor, tensors, file)
-    return segmentor.to(map_location).eval(), cfg, meta
+    tensors = read_checkpoint_tensors(file)
+    method = build_method(cfg, int(meta["num_classes"]), load_pretrained=False,
+                          ignore_index=int(meta.get("ignore_index", 255)))
+    load_weights_into(method, tensors, file)
+    return method.to(map_location).eval(), cfg, meta
 
 
 def load_weights_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], file: Path) -> None:
     """``model.load_state_dict(tensors)`` with a CheckpointError that lists missing / odd / misshaped keys."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    misshaped = [f"{k} {tuple(tensors[k].shape)} vs {tuple(own[k].shape)}"
-                 for k in own if k in tensors and tensors[k].shape != own[k].shape]
-    if missing or unexpected or misshaped:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} tensors (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected tensors (e.g. {', '.join(unexpected[:3])})")
-        if misshaped:
-            parts.append(f"shape mismatch (checkpoint vs model): {'; '.join(misshaped[:3])}")
-        raise CheckpointError(f"checkpoint {file} does not fit the model: " + "; ".join(parts))
+    problem = describe_mismatch(model.state_dict(), tensors)
+    if problem:
+        raise CheckpointError(f"checkpoint {file} does not fit the model: {problem}")
     model.load_state_dict(tensors, strict=True)
 
 

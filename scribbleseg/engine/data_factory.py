@@ -28,7 +28,7 @@ from scribbleseg.data import (
     make_synthetic_dataset,
     open_dataset,
 )
-from scribbleseg.engine.config import DataConfig, ExperimentConfig
+from scribbleseg.engine.config_schema import DataConfig, ExperimentConfig
 from scribbleseg.engine.seeding import isolated_rng, sample_seed
 from scribbleseg.errors import ConfigError, DataError
 

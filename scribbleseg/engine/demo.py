@@ -3,9 +3,10 @@
 1. Generates the built-in synthetic texture set (``<out>/data``; reused when already there).
 2. Trains the partial-cross-entropy baseline and PFA with the same tiny MiT, data and schedule
    (``<out>/baseline``, ``<out>/pfa``: ordinary run folders).
-3. Scores both on the validation images against the dense masks: the baseline's basic head; PFA's basic,
-   local and global heads with the oracle class source (ground-truth image labels, Tab. 4 "category
-   labels") and its local / global heads with classes from the prediction-map threshold (Tab. 4).
+3. Scores both on the validation images against the dense masks: every head each model has; the heads
+   that need the image's class set (PFA's local / global) once with the oracle class source
+   (ground-truth image labels, Tab. 4 "category labels") and once with classes from the prediction-map
+   threshold (Tab. 4).
 4. Prints one table, writes ``<out>/results.json`` and ``<out>/overlay_grid.png`` (Fig.-4 style).
 
 The configs are :data:`DEMO_PFA_CONFIG` / :data:`DEMO_BASELINE_OVERRIDES` (the same values as
@@ -28,14 +29,16 @@ from rich.table import Table
 from scribbleseg.data import read_label_map
 from scribbleseg.engine.atomic_io import atomic_write_text, ensure_writable_dir
 from scribbleseg.engine.checkpoint import load_model_checkpoint
-from scribbleseg.engine.config import ExperimentConfig, config_from_mapping
+from scribbleseg.engine.config_loading import config_from_mapping
+from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_eval_dataset, ensure_data_root
-from scribbleseg.engine.evaluation import EvalResult, evaluate
-from scribbleseg.engine.figures import overlay_grid
-from scribbleseg.engine.inference import infer_probabilities
+from scribbleseg.engine.eval_results import EvalResult
+from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.inference import class_dependent, infer_probabilities, resolve_heads
 from scribbleseg.engine.palette_io import denormalize_image
+from scribbleseg.engine.prediction_figures import overlay_grid
 from scribbleseg.engine.trainer import train
-from scribbleseg.pfa import parse_class_source
+from scribbleseg.methods import BASIC_HEAD, parse_class_source
 
 DEMO_PFA_CONFIG: dict[str, Any] = {
     "name": "synthetic_pfa",
@@ -45,23 +48,25 @@ DEMO_PFA_CONFIG: dict[str, Any] = {
         "batch_size": 8, "num_workers": 0,
         "synthetic": {"seed": 0, "num_train": 100, "num_val": 24, "size": 128},
     },
+    "method": "pfa",
     "model": {
-        "backbone": "custom",
-        "dims": {"embed_dims": [16, 32, 64, 128], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8],
-                 "mlp_ratios": [4, 4, 4, 4], "sr_ratios": [8, 4, 2, 1]},
-        "strides": [4, 2, 2, 2], "pretrained": None, "embed_dim": 64, "dropout": 0.0, "drop_path": 0.0,
+        "backbone": {"type": "mit", "name": None,
+                     "dims": {"embed_dims": [16, 32, 64, 128], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8],
+                              "mlp_ratios": [4, 4, 4, 4], "sr_ratios": [8, 4, 2, 1]},
+                     "strides": [4, 2, 2, 2], "drop_path": 0.0},
+        "decoder": {"type": "segformer", "embed_dim": 64, "dropout": 0.0},
+        "pretrained": None,
     },
     "pfa": {"use_local": True, "use_global": True, "warmup_iters": 360, "slots": 5, "topk_ratio": 0.08,
             "momentum": 0.99, "lambda_local": 0.01, "lambda_global": 0.01},
     "optim": {"lr": 1.0e-3, "head_lr_mult": 1, "weight_decay": 0.01, "warmup_iters": 30, "poly_power": 1.0},
     "train": {"max_iters": 1200, "val_interval": 0, "log_interval": 25, "checkpoint_interval": 0, "seed": 0,
               "device": "auto", "best_metric": "val/basic/miou"},
-    "eval": {"heads": ["basic", "local", "global"], "class_source": "oracle"},
+    "eval": {"heads": None, "class_source": "oracle"},
 }
 DEMO_BASELINE_OVERRIDES: dict[str, Any] = {
     "name": "synthetic_baseline",
-    "pfa": {"use_local": False, "use_global": False},
-    "eval": {"heads": ["basic"]},
+    "method": "pce",
 }
 GRID_IMAGES = 4
 
@@ -115,19 +120,28 @@ def _score(model: torch.nn.Module, dataset, heads: tuple[str, ...], class_source
     return dict(evaluate(model, dataset, heads=heads, class_source=class_source, device=device))
 
 
+def _heads_of(method) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    """(heads that need no class set, class-dependent heads) this trained model can run."""
+    runnable, _ = resolve_heads(method, None)
+    dependent = class_dependent(method, runnable)
+    return [head for head in runnable if head not in dependent], dependent
+
+
 def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, info) -> Path:
-    """Fig.-4-style grid: image | scribbles | pCE baseline | PFA basic | PFA global (oracle classes) | GT."""
+    """Fig.-4-style grid: image | scribbles | pCE baseline | PFA basic | PFA's last head (oracle classes) | GT."""
     count = min(GRID_IMAGES, len(dataset))
     items = [dataset[i] for i in range(count)]
     images = [item["image"].to(device) for item in items]
     given = torch.stack([item["classes"] for item in items]).to(device)
     oracle = parse_class_source("oracle")
-    base_out = infer_probabilities(baseline, images, heads=("basic",))
-    pfa_out = infer_probabilities(pfa, images, heads=("basic", "global"), class_source=oracle, given=given)
+    _, dependent = _heads_of(pfa)
+    shown = dependent[-1:]
+    base_out = infer_probabilities(baseline, images, heads=(BASIC_HEAD,))
+    pfa_out = infer_probabilities(pfa, images, heads=(BASIC_HEAD, *shown), class_source=oracle, given=given)
     columns = {
-        "pCE baseline": [m.cpu().numpy() for m in base_out.labels("basic")],
-        "PFA basic": [m.cpu().numpy() for m in pfa_out.labels("basic")],
-        "PFA global (GT classes)": [m.cpu().numpy() for m in pfa_out.labels("global")],
+        "pCE baseline": [m.cpu().numpy() for m in base_out.labels(BASIC_HEAD)],
+        "PFA basic": [m.cpu().numpy() for m in pfa_out.labels(BASIC_HEAD)],
+        **{f"PFA {head} (GT classes)": [m.cpu().numpy() for m in pfa_out.labels(head)] for head in shown},
         "ground truth": [item["mask"].numpy() for item in items],
     }
     scribbles = [read_label_map(sample.scribble, info.num_classes, info.ignore_index)
@@ -171,17 +185,19 @@ def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "
     info, val_set = build_eval_dataset(pfa_cfg)
     size = DEMO_PFA_CONFIG["data"]["synthetic"]["size"]
     threshold = f"threshold:{threshold_pixels(size)}"
-    plan = [
-        ("pCE baseline", "baseline", ("basic",), "oracle", "-"),
-        ("PFA", "pfa", ("basic", "local", "global"), "oracle", "oracle"),
-        ("PFA", "pfa", ("local", "global"), threshold, threshold),
-    ]
+    plan = []  # (model name, run, heads, class source): plain heads once, class-dependent ones per source
+    for model_name, key in (("pCE baseline", "baseline"), ("PFA", "pfa")):
+        plain, dependent = _heads_of(runs[key])
+        plan.append((model_name, key, tuple(plain + dependent), "oracle"))
+        if dependent:
+            plan.append((model_name, key, tuple(dependent), threshold))
     rows = []
-    for model_name, key, heads, source, label in plan:
+    for model_name, key, heads, source in plan:
         scores = _score(runs[key], val_set, heads, source, eval_device)
+        dependent = class_dependent(runs[key], heads)
         for head in heads:
             result = scores[head]
-            rows.append({"model": model_name, "head": head, "classes": "-" if head == "basic" else label,
+            rows.append({"model": model_name, "head": head, "classes": source if head in dependent else "-",
                          "miou": result.miou, "pixel_accuracy": result.pixel_accuracy,
                          "per_class_iou": [float(v) for v in result.per_class_iou]})
     seconds = time.perf_counter() - start

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from scribbleseg.errors import ConfigError
+from scribbleseg.engine.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -37,24 +37,13 @@ class DistContext:
         return self.world_size > 1
 
 
-def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is a ConfigError."""
-    if preference == "cpu":
-        return torch.device("cpu")
-    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ConfigError("train.device is 'cuda' but no CUDA device is available (use auto or cpu)")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
 def init_distributed(device_preference: str) -> DistContext:
     """Join the ``torchrun`` process group when ``WORLD_SIZE > 1``; otherwise a single-process context."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
-        return DistContext(0, 1, 0, resolve_device(device_preference))
+        return DistContext(0, 1, 0, resolve_device(device_preference, what="train.device"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_preference, local_rank)
+    device = resolve_device(device_preference, local_rank, what="train.device")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
@@ -77,13 +66,18 @@ def barrier(ctx: DistContext) -> None:
 def wrap_model(model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
     """DistributedDataParallel around ``model`` when distributed, else ``model`` itself.
 
-    ``find_unused_parameters`` is on because the prototype augmenters receive no gradient during the
-    warm-up phase and the global one none before the bank is full.
+    ``find_unused_parameters`` is on because a method may leave modules without gradient in some steps
+    (PFA's augmenters during its warm-up).
     """
     if not ctx.is_distributed:
         return model
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
+
+
+def unwrap_model(module: torch.nn.Module) -> torch.nn.Module:
+    """The bare model inside a DistributedDataParallel wrapper (or the module itself)."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def mean_over_ranks(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:

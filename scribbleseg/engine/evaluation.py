@@ -1,185 +1,34 @@
-"""Evaluation of a segmentor on full images against dense ground truth: mIoU per head and class source.
+"""Evaluation of a method on full images against dense ground truth: mIoU per head and class source.
 
-``evaluate(segmentor, dataset, heads=("basic", "local"), class_source="threshold:500")`` runs
+``evaluate(method, dataset, heads=None, class_source="threshold:500")`` runs
 :func:`~scribbleseg.engine.inference.infer_probabilities` over the data set (full images, no crop; any
 size), takes the arg-max of each head and accumulates one confusion matrix per head against the dense
 ground-truth masks (255 = ignored). Under ``torch.distributed`` every process scores its share of the
 images (``rank::world_size``) and the matrices are all-reduced, so every process returns the same
 result.
 
-A head that cannot run (``global`` without a full prototype bank, ``local`` / ``global`` for a model
-trained without them) is skipped; the returned :class:`EvalReport` (a ``dict[str, EvalResult]``)
-lists it in ``.skipped`` with the reason.
+A head that cannot run with this model (see the method's ``heads()``) is skipped; the returned
+:class:`~scribbleseg.engine.eval_results.EvalReport` (a ``dict[str, EvalResult]``) lists it in
+``.skipped`` with the reason.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
-from rich.table import Table
 
-from scribbleseg.engine.atomic_io import atomic_write_text
-from scribbleseg.engine.confusion import (
-    ConfusionAccumulator,
-    class_accuracy,
-    iou_from_confusion,
-    mean_iou,
-    pixel_accuracy,
-)
-from scribbleseg.engine.inference import infer_probabilities, resolve_heads
+from scribbleseg.engine.confusion import ConfusionAccumulator
+from scribbleseg.engine.distributed import unwrap_model
+from scribbleseg.engine.eval_results import EvalReport, EvalResult
+from scribbleseg.engine.inference import class_dependent, infer_probabilities, resolve_heads
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.pfa import ClassSource, parse_class_source
+from scribbleseg.methods import ClassSource, parse_class_source
 
-__all__ = [
-    "DEFAULT_MS_SCALES",
-    "EvalResult",
-    "EvalReport",
-    "evaluate",
-    "comparison_table",
-    "results_to_json",
-    "write_results_json",
-]
+__all__ = ["DEFAULT_MS_SCALES", "evaluate"]
 
 # SegFormer's multi-scale test ratios (used when ms_flip is on and no scales are given)
 DEFAULT_MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
-
-
-def _percent(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{100.0 * value:.1f}"
-
-
-def _json_number(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-@dataclass
-class EvalResult:
-    """Scores of one head with one class source over a data set.
-
-    Attributes:
-        head: ``"basic"``, ``"local"`` or ``"global"``.
-        class_source: the class source spec (``"oracle"``, ``"threshold:500"``, ``"file:..."``, ``"none"``).
-        confusion: ``[K, K]`` int64 counts, rows = ground truth, columns = prediction.
-        class_names: ``K`` names.
-        num_images: images scored (all processes together).
-        scales / flip: the test-time views.
-        notes: remarks (e.g. augmented head without class information equals basic).
-    """
-
-    head: str
-    class_source: str
-    confusion: np.ndarray
-    class_names: tuple[str, ...]
-    num_images: int
-    scales: tuple[float, ...] = (1.0,)
-    flip: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def per_class_iou(self) -> np.ndarray:
-        """``[K]`` float64 IoU in ``[0, 1]``; NaN for classes absent from both GT and prediction."""
-        return iou_from_confusion(self.confusion)
-
-    @property
-    def miou(self) -> float:
-        """Mean IoU over the classes whose IoU is defined, in ``[0, 1]``."""
-        return mean_iou(self.per_class_iou)
-
-    @property
-    def pixel_accuracy(self) -> float:
-        """Fraction of scored pixels predicted correctly."""
-        return pixel_accuracy(self.confusion)
-
-    @property
-    def per_class_accuracy(self) -> np.ndarray:
-        """``[K]`` recall per class (NaN for classes absent from the ground truth)."""
-        return class_accuracy(self.confusion)
-
-    @property
-    def mean_accuracy(self) -> float:
-        """Mean of the defined per-class recalls."""
-        return mean_iou(self.per_class_accuracy)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready record (NaN written as ``null``); metrics in ``[0, 1]``."""
-        return {
-            "head": self.head,
-            "class_source": self.class_source,
-            "miou": _json_number(self.miou),
-            "pixel_accuracy": _json_number(self.pixel_accuracy),
-            "mean_accuracy": _json_number(self.mean_accuracy),
-            "per_class_iou": {name: _json_number(value)
-                              for name, value in zip(self.class_names, self.per_class_iou)},
-            "num_images": self.num_images,
-            "scales": list(self.scales),
-            "flip": self.flip,
-            "class_names": list(self.class_names),
-            "confusion": self.confusion.astype(np.int64).tolist(),
-            "notes": list(self.notes),
-        }
-
-    def table(self) -> Table:
-        """Per-class IoU table (rich), one row per class plus the mean, values in % as the paper's Tab. 6."""
-        table = Table(title=f"{self.head} head, classes: {self.class_source} ({self.num_images} images)")
-        table.add_column("class")
-        table.add_column("IoU (%)", justify="right")
-        table.add_column("acc (%)", justify="right")
-        table.add_column("GT pixels", justify="right")
-        support = self.confusion.sum(axis=1)
-        for name, iou, accuracy, pixels in zip(self.class_names, self.per_class_iou,
-                                               self.per_class_accuracy, support):
-            table.add_row(name, _percent(iou), _percent(accuracy), str(int(pixels)))
-        table.add_section()
-        table.add_row("mean", _percent(self.miou), _percent(self.mean_accuracy), str(int(support.sum())),
-                      style="bold")
-        return table
-
-
-class EvalReport(dict):
-    """``dict[str, EvalResult]`` (head -> result) plus ``skipped``: head -> reason it could not run."""
-
-    def __init__(self, results: dict[str, EvalResult] | None = None, skipped: dict[str, str] | None = None):
-        super().__init__(results or {})
-        self.skipped: dict[str, str] = dict(skipped or {})
-
-
-def comparison_table(results: dict[str, EvalResult], title: str | None = None) -> Table:
-    """Per-class IoU (%) with one column per result (head) and a final mean row (Tab. 6, transposed)."""
-    if not results:
-        raise ValueError("comparison_table needs at least one result")
-    first = next(iter(results.values()))
-    table = Table(title=title or f"per-class IoU (%), {first.num_images} images")
-    table.add_column("class")
-    for key in results:
-        table.add_column(str(key), justify="right")
-    ious = {key: result.per_class_iou for key, result in results.items()}
-    for index, name in enumerate(first.class_names):
-        table.add_row(name, *(_percent(ious[key][index]) for key in results))
-    table.add_section()
-    table.add_row("mean", *(_percent(result.miou) for result in results.values()), style="bold")
-    table.add_row("pixel acc", *(_percent(result.pixel_accuracy) for result in results.values()))
-    return table
-
-
-def results_to_json(report: dict[str, EvalResult], **meta: Any) -> str:
-    """JSON text: ``{"meta": {...}, "results": {head: record}, "skipped": {head: reason}}``."""
-    payload = {
-        "meta": meta,
-        "results": {head: result.to_dict() for head, result in report.items()},
-        "skipped": dict(getattr(report, "skipped", {})),
-    }
-    return json.dumps(payload, indent=2, default=str) + "\n"
-
-
-def write_results_json(report: dict[str, EvalResult], path: str | Path, **meta: Any) -> Path:
-    """Write :func:`results_to_json` to ``path`` atomically; returns the path."""
-    return atomic_write_text(Path(path), results_to_json(report, **meta))
 
 
 def _dataset_classes(dataset) -> tuple[tuple[str, ...], int]:
@@ -210,16 +59,12 @@ def _shard(dataset, shard: bool | None) -> range:
     return range(distributed.get_rank(), length, distributed.get_world_size())
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
-
-
 @torch.no_grad()
 def evaluate(
-    segmentor,
+    method,
     dataset,
     *,
-    heads: Sequence[str] | None = ("basic",),
+    heads: Sequence[str] | None = None,
     class_source: str | ClassSource = "oracle",
     ms_flip: bool = False,
     scales: Sequence[float] = (1.0,),
@@ -229,14 +74,14 @@ def evaluate(
     progress: bool = False,
     shard: bool | None = None,
 ) -> EvalReport:
-    """Score ``heads`` of ``segmentor`` on every image of ``dataset`` against its dense ground truth.
+    """Score ``heads`` of ``method`` on every image of ``dataset`` against its dense ground truth.
 
     Args:
-        segmentor: :class:`~scribbleseg.pfa.PFASegmentor` (a DDP wrapper is unwrapped). It is put in eval
-            mode and restored to its previous mode afterwards.
+        method: a :class:`~scribbleseg.methods.SegmentationMethod` (a DDP wrapper is unwrapped). It is put
+            in eval mode and restored to its previous mode afterwards.
         dataset: map-style data set of dicts ``image [3, H, W]``, ``mask [H, W]`` (255 ignore), ``classes
             [K]`` bool, ``name``, with ``.info`` (class names, ignore index) — e.g. ``EvalDataset``.
-        heads: heads to score; ``None`` = every head this model can run. Impossible heads are skipped
+        heads: heads to score; ``None`` = every head of the model. Impossible heads are skipped
             (``report.skipped``); ConfigError if none can run.
         class_source: ``"oracle" | "threshold:N" | "file:PATH" | "none"`` or a ``ClassSource``.
         ms_flip: average over ``scales`` and their horizontal mirrors; with ``scales=(1.0,)`` the scales
@@ -255,7 +100,7 @@ def evaluate(
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    model = _unwrap(segmentor)
+    model = unwrap_model(method)
     class_names, ignore_index = _dataset_classes(dataset)
     if len(class_names) != model.num_classes:
         raise ConfigError(f"the model predicts {model.num_classes} classes but the data set has "
@@ -263,6 +108,7 @@ def evaluate(
     source = class_source if isinstance(class_source, ClassSource) else parse_class_source(class_source, class_names)
     source_name = class_source if isinstance(class_source, str) else type(class_source).__name__
     runnable, skipped = resolve_heads(model, heads)
+    dependent = class_dependent(model, runnable)
     view_scales = tuple(float(s) for s in scales)
     if ms_flip and view_scales == (1.0,):
         view_scales = DEFAULT_MS_SCALES
@@ -314,5 +160,5 @@ def evaluate(
         report[head] = EvalResult(
             head=head, class_source=source_name, confusion=accumulators[head].matrix.numpy(),
             class_names=class_names, num_images=int(count.item()), scales=view_scales, flip=ms_flip,
-            notes=common_notes + (augment_notes if head != "basic" else []))
+            notes=common_notes + (augment_notes if head in dependent else []))
     return report

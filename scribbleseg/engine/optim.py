@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from scribbleseg.engine.config import ModelConfig, OptimConfig
+from scribbleseg.engine.config_schema import ModelConfig, OptimConfig
 
 ENCODER_PREFIX = "encoder."
 

@@ -22,6 +22,8 @@ import torch
 
 from scribbleseg.data import InferenceImages
 from scribbleseg.engine.atomic_io import ensure_writable_dir
+from scribbleseg.engine.distributed import unwrap_model
+from scribbleseg.engine.evaluation import DEFAULT_MS_SCALES
 from scribbleseg.engine.inference import head_notes, infer_probabilities, resolve_heads
 from scribbleseg.engine.palette_io import (
     blend_overlay,
@@ -31,7 +33,7 @@ from scribbleseg.engine.palette_io import (
     save_rgb_png,
 )
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.pfa import ClassSource, OracleClassSource, parse_class_source
+from scribbleseg.methods import BASIC_HEAD, ClassSource, SegmentationMethod, parse_class_source
 
 __all__ = ["PredictedFiles", "predict_paths", "prediction_notes", "OVERLAY_DIR", "PROBABILITY_DIR"]
 
@@ -61,14 +63,14 @@ def _check_unique_names(paths: Sequence[Path]) -> None:
 
 @torch.no_grad()
 def predict_paths(
-    segmentor,
+    method,
     paths: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     *,
     palette,
     overlay: bool = False,
     probabilities: bool = False,
-    head: str = "basic",
+    head: str = BASIC_HEAD,
     class_source: str | ClassSource = "none",
     class_names: Sequence[str] | None = None,
     device: str | torch.device | None = "cpu",
@@ -82,13 +84,13 @@ def predict_paths(
     """Predict every image of ``paths`` (a file, a folder, or a list of files) into ``out_dir``.
 
     Args:
-        segmentor: :class:`~scribbleseg.pfa.PFASegmentor`; put in eval mode (its mode is restored).
+        method: a :class:`~scribbleseg.methods.SegmentationMethod`; put in eval mode (its mode is restored).
         paths: image file, folder of images (jpg/png/bmp/tif) or list of image files.
         out_dir: output folder (created; must be writable).
         palette: ``K`` RGB triples (the data set palette).
         overlay: also write colour overlays.
         probabilities: also write ``[K, H, W]`` float16 ``.npy`` probability maps.
-        head: ``"basic"``, ``"local"`` or ``"global"``.
+        head: one of the method's heads (``"basic"`` by default).
         class_source: ``"threshold:N"``, ``"file:PATH"`` or ``"none"`` (``oracle`` needs ground truth, so
             it is refused here).
         class_names: names for the file class source (to accept class names in the JSON).
@@ -103,9 +105,9 @@ def predict_paths(
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    model = getattr(segmentor, "module", segmentor)
+    model = unwrap_model(method)
     source = class_source if isinstance(class_source, ClassSource) else parse_class_source(class_source, class_names)
-    if isinstance(source, OracleClassSource):
+    if source.needs_ground_truth:
         raise ConfigError("class source 'oracle' needs ground-truth labels, which plain images do not have; "
                           "use threshold:N, file:PATH or none")
     resolve_heads(model, [head])  # ConfigError when this model cannot run the head
@@ -120,7 +122,6 @@ def predict_paths(
         model.to(torch.device(device))
     view_scales = tuple(float(s) for s in scales)
     if ms_flip and view_scales == (1.0,):
-        from scribbleseg.engine.evaluation import DEFAULT_MS_SCALES
         view_scales = DEFAULT_MS_SCALES
     was_training = model.training
     model.eval()
@@ -160,6 +161,6 @@ def _write_outputs(item: dict, probs: torch.Tensor, out_dir: Path, palette, over
                           probabilities=probability_path)
 
 
-def prediction_notes(head: str, class_source: ClassSource) -> list[str]:
+def prediction_notes(method: SegmentationMethod, head: str, class_source: ClassSource) -> list[str]:
     """Remarks to show the user about ``head`` with ``class_source`` (e.g. none -> equals basic)."""
-    return head_notes([head], class_source)
+    return head_notes(method, [head], class_source)

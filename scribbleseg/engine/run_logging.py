@@ -1,10 +1,10 @@
 """What a run reports: ``metrics.jsonl`` rows, TensorBoard scalars and a progress bar.
 
-Rows of ``metrics.jsonl`` (one JSON object per line, read by :func:`scribbleseg.engine.figures.plot_run`):
+Rows of ``metrics.jsonl`` (one JSON object per line, read by :func:`scribbleseg.engine.run_figures.plot_run`):
 
-* training, every ``train.log_interval`` iterations:
-  ``{"step", "epoch", "phase", "lr", "loss", "loss_pce", "loss_con_local", "loss_con_global", ...}``
-  (loss values are averages over the interval and over ranks; ``skipped_nonfinite`` counts skipped steps);
+* training, every ``train.log_interval`` iterations: ``{"step", "epoch", "phase", "lr", "loss",
+  "loss_<part>", ..., <method summary>, "skipped_nonfinite", "it_per_s"}`` (the loss parts are the
+  method's, averaged over the interval and over ranks; ``phase`` only for methods that have phases);
 * validation: ``{"step", "val/<head>/miou", ...}``.
 
 ``step`` counts completed iterations. On ``--resume`` rows after the resumed step are dropped, so the
@@ -21,25 +21,8 @@ from typing import Any
 from tqdm import tqdm
 
 from scribbleseg.engine.atomic_io import atomic_write_text
-
-METRICS_FILE = "metrics.jsonl"
-TENSORBOARD_DIR = "tensorboard"
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All rows of ``<run_dir>/metrics.jsonl`` (an empty list when the file does not exist)."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line after a crash: everything before it is intact
-    return rows
+from scribbleseg.engine.metrics_file import read_metrics
+from scribbleseg.engine.run_layout import RunLayout
 
 
 def _json_safe(value: Any) -> Any:
@@ -68,12 +51,14 @@ class RunLogger:
         self._bar = None
         if not enabled:
             return
-        self.metrics_path = self.run_dir / METRICS_FILE
-        kept = [row for row in read_metrics(self.run_dir) if int(row.get("step", 0)) <= start_step]
+        layout = RunLayout(self.run_dir)
+        self.metrics_path = layout.metrics
+        kept = [row for row in read_metrics(self.metrics_path, missing_ok=True)
+                if int(row.get("step", 0)) <= start_step]
         atomic_write_text(self.metrics_path, "".join(json.dumps(row) + "\n" for row in kept))
         from torch.utils.tensorboard import SummaryWriter  # heavy import, rank 0 only
 
-        self._writer = SummaryWriter(log_dir=str(self.run_dir / TENSORBOARD_DIR), purge_step=start_step + 1)
+        self._writer = SummaryWriter(log_dir=str(layout.tensorboard), purge_step=start_step + 1)
         if progress:
             self._bar = tqdm(total=total_steps, initial=start_step, unit="it", dynamic_ncols=True,
                              desc="train", leave=True)
@@ -92,8 +77,10 @@ class RunLogger:
             if key not in ("step", "epoch", "phase") and isinstance(value, (int, float)):
                 self._writer.add_scalar(f"train/{key}", value, step)
         if self._bar is not None:
-            self._bar.set_postfix(loss=f"{row['loss']:.4f}", phase=row["phase"], lr=f"{row['lr']:.2e}",
-                                  refresh=False)
+            shown = {"loss": f"{row['loss']:.4f}", "lr": f"{row['lr']:.2e}"}
+            if "phase" in row:
+                shown["phase"] = row["phase"]
+            self._bar.set_postfix(shown, refresh=False)
 
     def log_eval(self, step: int, metrics: dict[str, float]) -> None:
         """One validation row ``{"step", "val/<head>/miou", ...}``."""

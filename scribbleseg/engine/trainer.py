@@ -1,23 +1,22 @@
-"""The training loop: one readable loop over iterations, with PFA's phases, AMP, DDP and exact resume.
+"""The training loop: one readable loop over iterations, for any method, with AMP, DDP and exact resume.
 
 Per iteration ``step`` (0-based):
 
 1. set the learning rate of every parameter group from the warm-up + poly schedule;
-2. ``PFASegmentor.training_step`` (through DDP when distributed): basic prediction, local prototypes and
-   bank update after the PFA warm-up, then the phase (``warmup`` -> ``local`` -> ``global`` once the bank
-   is full) decides which augmented predictions and loss terms are used;
-3. if the loss is not finite, the step is skipped (bank restored, no update), counted, and training stops
-   with a clear message after ``train.max_nonfinite_in_a_row`` such steps in a row;
+2. ``method.training_step(batch, step)`` (through DDP when distributed; see
+   :mod:`scribbleseg.methods.contract`) returns the loss, its named parts and the method's phase;
+3. if the loss is not finite, the step is skipped: the method's buffers (BatchNorm statistics, PFA's
+   bank, ...) are restored from the snapshot taken before the step, nothing is updated, the step is
+   counted, and training stops with a clear message after ``train.max_nonfinite_in_a_row`` in a row;
 4. backward (with a GradScaler for fp16), optional gradient clipping, AdamW step.
 
-Every ``log_interval`` steps the averaged losses go to ``metrics.jsonl`` / TensorBoard; every
+Every ``log_interval`` steps the averaged loss parts go to ``metrics.jsonl`` / TensorBoard; every
 ``val_interval`` steps the validation set is scored; every ``checkpoint_interval`` steps (and at the end)
 ``checkpoints/last.safetensors`` + ``last.state.pt`` are written, and ``best.safetensors`` whenever
 ``train.best_metric`` improves; at the end the curves go to ``figures/``. Only rank 0 writes files.
 
-Host syncs per step: the finiteness check of the loss (one scalar) and those of the prototype bank
-(see :mod:`scribbleseg.pfa.segmentor`); logged values are accumulated on the device and read at log
-intervals only.
+Host syncs per step: the finiteness check of the loss (one scalar) and the method's own (see its
+module); logged values are accumulated on the device and read at log intervals only.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from scribbleseg.engine.atomic_io import atomic_write_text, ensure_writable_dir
@@ -37,11 +34,11 @@ from scribbleseg.engine.checkpoint import (
     check_checkpoint_compatible,
     load_training_state,
     load_weights_into,
+    read_checkpoint_tensors,
     save_model_checkpoint,
     save_training_state,
-    state_path_for,
 )
-from scribbleseg.engine.config import ExperimentConfig
+from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
 from scribbleseg.engine.distributed import (
     DistContext,
@@ -52,16 +49,15 @@ from scribbleseg.engine.distributed import (
     wrap_model,
 )
 from scribbleseg.engine.evaluation import evaluate
-from scribbleseg.engine.figures import plot_run
-from scribbleseg.engine.model_factory import build_segmentor
+from scribbleseg.engine.method_factory import build_method
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
+from scribbleseg.engine.run_figures import plot_run
+from scribbleseg.engine.run_layout import RunLayout, state_path_for
 from scribbleseg.engine.run_logging import RunLogger
 from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state, sample_seed, seed_everything
 from scribbleseg.errors import CheckpointError, ConfigError, ScribblesegError
+from scribbleseg.methods import TOTAL_LOSS, StepResult, TrainBatch
 
-CONFIG_FILE = "config.yaml"
-CHECKPOINT_DIR = "checkpoints"
-LOSS_KEYS = ("total", "pce", "con_local", "con_global")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -84,31 +80,18 @@ class TrainResult:
 
 
 class TrainingForward(nn.Module):
-    """Puts ``PFASegmentor.training_step`` behind ``forward`` so that DDP syncs its gradients.
+    """Puts ``method.training_step`` behind ``forward`` so that DDP syncs its gradients.
 
-    ``forward(images, scribbles, present, iteration) -> (loss, parts, phase)``.
+    ``forward(batch, iteration) -> (loss, parts, phase)``.
     """
 
-    def __init__(self, segmentor: nn.Module) -> None:
+    def __init__(self, method: nn.Module) -> None:
         super().__init__()
-        self.segmentor = segmentor
+        self.method = method
 
-    def forward(self, images: torch.Tensor, scribbles: torch.Tensor, present: torch.Tensor,
-                iteration: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], Any]:
-        result = self.segmentor.training_step(images, scribbles, present, iteration)
+    def forward(self, batch: TrainBatch, iteration: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], Any]:
+        result: StepResult = self.method.training_step(batch, iteration)
         return result.loss, result.parts, result.phase
-
-
-def run_paths(run_dir: Path) -> dict[str, Path]:
-    """The files of a run folder (see docs/engine.md)."""
-    checkpoints = run_dir / CHECKPOINT_DIR
-    return {
-        "config": run_dir / CONFIG_FILE,
-        "last": checkpoints / "last.safetensors",
-        "best": checkpoints / "best.safetensors",
-        "figures": run_dir / "figures",
-        "eval": run_dir / "eval",
-    }
 
 
 class Trainer:
@@ -128,14 +111,14 @@ class Trainer:
         self.cfg = cfg
         self.ctx: DistContext = init_distributed(cfg.train.device)
         self.run_dir = Path(work_dir)
-        self.paths = run_paths(self.run_dir)
+        self.layout = RunLayout(self.run_dir)
         if self.ctx.is_main:
             ensure_writable_dir(self.run_dir)
-            if not resume and not overwrite and self.paths["last"].exists():
-                raise ConfigError(f"{self.run_dir} already holds a run ({self.paths['last']}); pass --resume to "
+            if not resume and not overwrite and self.layout.last.exists():
+                raise ConfigError(f"{self.run_dir} already holds a run ({self.layout.last}); pass --resume to "
                                   "continue it, or choose another --work-dir")
-        if resume and not self.paths["last"].exists():
-            raise CheckpointError(f"nothing to resume: {self.paths['last']} does not exist")
+        if resume and not self.layout.last.exists():
+            raise CheckpointError(f"nothing to resume: {self.layout.last} does not exist")
         self.stop_after = stop_after
         self.device = self.ctx.device
         seed_everything(cfg.train.seed + self.ctx.rank, cfg.train.deterministic)
@@ -144,22 +127,23 @@ class Trainer:
         self.iters_per_epoch = iterations_per_epoch(self.train_set, cfg.data, self.ctx.world_size)
         self.total_steps = cfg.train.max_iters or cfg.train.epochs * self.iters_per_epoch  # type: ignore[operator]
 
-        self.model = build_segmentor(cfg, self.info.num_classes, load_pretrained=not resume,
-                                     ignore_index=self.info.ignore_index).to(self.device)
+        self.model = build_method(cfg, self.info.num_classes, load_pretrained=not resume,
+                                  ignore_index=self.info.ignore_index).to(self.device)
+        self.loss_names = self.model.loss_names()
         self.optimizer = build_optimizer(self.model, cfg.optim, cfg.model)
         self.schedule = WarmupPolySchedule(cfg.optim, self.total_steps)
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
 
         self.step = 0
-        self.phase_name = "warmup"
+        self.phase_name: str | None = None
         self.skipped_total = 0
         self.best_value: float | None = None
         if resume:
             self._load_resume_state()
         self.forward = wrap_model(TrainingForward(self.model), self.ctx)
         if self.ctx.is_main:
-            atomic_write_text(self.paths["config"], cfg.to_yaml())
+            atomic_write_text(self.layout.config, cfg.to_yaml())
 
     # ------------------------------------------------------------------------------------------ setup
     def _amp_dtype(self) -> torch.dtype | None:
@@ -170,13 +154,9 @@ class Trainer:
 
     def _load_resume_state(self) -> None:
         """Weights, optimiser, scaler, RNG, step and best value from ``checkpoints/last.*``."""
-        last = self.paths["last"]
+        last = self.layout.last
         check_checkpoint_compatible(last, expect=self.cfg, num_classes=self.info.num_classes)
-        try:
-            tensors = load_file(str(last), device=str(self.device))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{last} is corrupt or truncated ({err})") from err
-        load_weights_into(self.model, tensors, last)
+        load_weights_into(self.model, read_checkpoint_tensors(last, self.device), last)
         state = load_training_state(state_path_for(last))
         try:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -200,7 +180,7 @@ class Trainer:
         cfg = self.cfg.train
         logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
                            progress=cfg.progress)
-        sums = torch.zeros(len(LOSS_KEYS), device=self.device)
+        sums = torch.zeros(len(self.loss_names), device=self.device)
         counted = torch.zeros((), device=self.device)
         nonfinite_in_a_row = 0
         session_start = self.step
@@ -212,14 +192,15 @@ class Trainer:
                 loader = build_train_loader(self.train_set, self.cfg.data, cfg.seed, epoch, start_batch,
                                             self.ctx.rank, self.ctx.world_size,
                                             pin_memory=self.device.type == "cuda")
-                for images, scribbles, present in loader:
+                for images, scribbles, crop_classes, image_classes in loader:
                     lr = self.schedule.apply(self.optimizer, self.step)
-                    parts, self.phase_name, finite = self._train_step(images, scribbles, present)
+                    batch = TrainBatch(images, scribbles, crop_classes, image_classes)
+                    parts, self.phase_name, finite = self._train_step(batch)
                     self.step += 1
                     logger.advance()
                     if finite:
                         nonfinite_in_a_row = 0
-                        sums += torch.stack([parts[k].float() for k in LOSS_KEYS])
+                        sums += torch.stack([parts[k].float() for k in self.loss_names])
                         counted += 1
                     else:
                         nonfinite_in_a_row += 1
@@ -230,7 +211,7 @@ class Trainer:
                             raise TrainingDivergedError(
                                 f"training diverged: the loss was NaN/inf for {nonfinite_in_a_row} steps in a row "
                                 f"(up to step {self.step}); lower optim.lr, set optim.grad_clip, or use "
-                                f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.paths['last']}")
+                                f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.layout.last}")
                     if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
                         now = time.perf_counter()
                         self._log(logger, sums, counted, lr, self.phase_name, (self.step - tick_step) / (now - tick))
@@ -253,34 +234,31 @@ class Trainer:
         if self.ctx.is_main and self.step >= self.total_steps:
             plot_run(self.run_dir)  # figures/{loss,lr,miou}.png from metrics.jsonl
         barrier(self.ctx)
-        best = self.paths["best"] if self.paths["best"].exists() else None
-        return TrainResult(self.run_dir, self.step, self.paths["last"], best, self.best_value, last_metrics,
+        best = self.layout.best if self.layout.best.exists() else None
+        return TrainResult(self.run_dir, self.step, self.layout.last, best, self.best_value, last_metrics,
                            self.skipped_total, self.ctx.is_main)
 
-    def _train_step(self, images: torch.Tensor, scribbles: torch.Tensor,
-                    present: torch.Tensor) -> tuple[dict[str, torch.Tensor], str, bool]:
-        """One optimisation step; returns (detached loss parts, phase name, whether the loss was finite)."""
-        images = images.to(self.device, non_blocking=True)
-        scribbles = scribbles.to(self.device, non_blocking=True)
-        present = present.to(self.device, non_blocking=True)
-        bank_before = {name: value.clone() for name, value in self.model.bank.state_dict().items()}
+    def _train_step(self, batch: TrainBatch) -> tuple[dict[str, torch.Tensor], str | None, bool]:
+        """One optimisation step; returns (detached loss parts, phase, whether the loss was finite)."""
+        batch = batch.to(self.device, non_blocking=True)
+        snapshot = self.model.snapshot()
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
-            loss, parts, phase = self.forward(images, scribbles, present, self.step)
+            loss, parts, phase = self.forward(batch, self.step)
         if not self._all_finite(loss):
-            self.model.bank.load_state_dict(bank_before)  # undo the bank update of this step
+            self.model.restore(snapshot)  # the skipped step leaves no trace in BN statistics, bank, ...
             # zero gradients through every parameter, so that DDP's reducer completes this iteration
             sum((param * 0).sum() for param in self.model.parameters() if param.requires_grad).backward()
             self.optimizer.zero_grad(set_to_none=True)
-            return parts, phase.value, False
+            return parts, phase, False
         self.scaler.scale(loss).backward()
         if self.cfg.optim.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return parts, phase.value, True
+        return parts, phase, True
 
     def _all_finite(self, loss: torch.Tensor) -> bool:
         """Whether the loss is finite on every rank (all ranks then skip or step together)."""
@@ -288,29 +266,29 @@ class Trainer:
         return bool(mean_over_ranks(finite, self.ctx) == 1.0)
 
     # ------------------------------------------------------------------------------- logging, eval, save
-    def _log(self, logger: RunLogger, sums: torch.Tensor, counted: torch.Tensor, lr: float, phase: str,
+    def _log(self, logger: RunLogger, sums: torch.Tensor, counted: torch.Tensor, lr: float, phase: str | None,
              its_per_s: float) -> None:
-        """Average the accumulated losses over the interval and the ranks, write one row."""
+        """Average the accumulated loss parts over the interval and the ranks, write one row.
+
+        Loss parts are logged as ``loss`` (the total) and ``loss_<part>``; the method's phase and its
+        :meth:`training_summary` join the row.
+        """
         packed = mean_over_ranks(torch.cat([sums, counted.reshape(1)]), self.ctx).tolist()
         count = max(packed[-1], 1.0)
-        means = dict(zip(LOSS_KEYS, (value / count for value in packed[:-1])))
-        logger.log_train({
-            "step": self.step,
-            "epoch": round(self.step / self.iters_per_epoch, 4),
-            "phase": phase,
-            "lr": lr,
-            "loss": means["total"],
-            "loss_pce": means["pce"],
-            "loss_con_local": means["con_local"],
-            "loss_con_global": means["con_global"],
-            "skipped_nonfinite": self.skipped_total,
-            "it_per_s": round(its_per_s, 3),
-        })
+        row: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.iters_per_epoch, 4)}
+        if phase is not None:
+            row["phase"] = phase
+        row["lr"] = lr
+        for name, value in zip(self.loss_names, packed[:-1]):
+            row["loss" if name == TOTAL_LOSS else f"loss_{name}"] = value / count
+        row.update(self.model.training_summary())
+        row.update({"skipped_nonfinite": self.skipped_total, "it_per_s": round(its_per_s, 3)})
+        logger.log_train(row)
 
     def _validate(self, logger: RunLogger) -> dict[str, float]:
         """Score the validation set (``evaluate`` shards it over ranks and all-reduces); update ``best``.
 
-        Heads that cannot run yet (``global`` before the bank is full) are skipped by ``evaluate``.
+        Heads that cannot run yet (e.g. PFA's ``global`` before its bank is full) are skipped by ``evaluate``.
         """
         rng = capture_rng_state()  # evaluation must not shift the training RNG streams
         try:
@@ -327,11 +305,11 @@ class Trainer:
         if value is not None and (self.best_value is None or value > self.best_value):
             self.best_value = value
             if self.ctx.is_main:
-                save_model_checkpoint(self.paths["best"], self.model, self.cfg,
+                save_model_checkpoint(self.layout.best, self.model, self.cfg,
                                       self._meta(self.phase_name, metrics))
         return metrics
 
-    def _meta(self, phase: str, metrics: dict[str, float]) -> dict[str, Any]:
+    def _meta(self, phase: str | None, metrics: dict[str, float]) -> dict[str, Any]:
         """The meta record stored in a checkpoint's safetensors header."""
         return {
             "step": self.step,
@@ -347,11 +325,11 @@ class Trainer:
             "best_value": self.best_value,
         }
 
-    def _save_last(self, phase: str, metrics: dict[str, float]) -> None:
+    def _save_last(self, phase: str | None, metrics: dict[str, float]) -> None:
         """``last.safetensors`` and ``last.state.pt`` (rank 0), weights first, state second."""
         if self.ctx.is_main:
-            save_model_checkpoint(self.paths["last"], self.model, self.cfg, self._meta(phase, metrics))
-            save_training_state(state_path_for(self.paths["last"]), {
+            save_model_checkpoint(self.layout.last, self.model, self.cfg, self._meta(phase, metrics))
+            save_training_state(state_path_for(self.layout.last), {
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},

@@ -4,3 +4,52 @@ method shares (partial cross-entropy, regularisers such as the Gated CRF loss, c
 Layer: imports ``scribbleseg.models`` (and ``errors`` / ``atomic_files``) only; ``scribbleseg.pfa``
 builds PFA on top of it and the engine drives every method through it (docs/ARCHITECTURE.md).
 """
+
+from scribbleseg.methods.class_sources import (
+    ClassSource,
+    FileClassSource,
+    NoClassSource,
+    OracleClassSource,
+    PredictionThresholdClassSource,
+    parse_class_source,
+)
+from scribbleseg.methods.contract import (
+    BASIC_HEAD,
+    TOTAL_LOSS,
+    ClassChooser,
+    Evidence,
+    HeadInfo,
+    Prediction,
+    SegmentationMethod,
+    StateSnapshot,
+    StepResult,
+    TrainBatch,
+)
+from scribbleseg.methods.logit_resizing import upsample_logits
+from scribbleseg.methods.partial_ce import partial_cross_entropy
+from scribbleseg.methods.pce_method import PartialCEMethod
+from scribbleseg.methods.regularisers import Regulariser, add_regularisers
+
+__all__ = [
+    "BASIC_HEAD",
+    "TOTAL_LOSS",
+    "ClassChooser",
+    "ClassSource",
+    "Evidence",
+    "FileClassSource",
+    "HeadInfo",
+    "NoClassSource",
+    "OracleClassSource",
+    "PartialCEMethod",
+    "Prediction",
+    "PredictionThresholdClassSource",
+    "Regulariser",
+    "SegmentationMethod",
+    "StateSnapshot",
+    "StepResult",
+    "TrainBatch",
+    "add_regularisers",
+    "parse_class_source",
+    "partial_cross_entropy",
+    "upsample_logits",
+]

@@ -1,9 +1,5 @@
-"""Losses of PFA (section 3.4): partial cross-entropy (eq. 9) and prediction consistency (eq. 10).
-
-``partial_cross_entropy`` upsamples the ``[N, K, h, w]`` logits bilinearly (``align_corners=False``; the
-authors' code uses ``True``) to the scribble size ``[N, H, W]`` and averages the cross-entropy over the
-scribbled pixels only. A batch without a single scribbled pixel gives an exact 0 that still carries a
-graph (``backward`` works and gives zero gradients) instead of the NaN of ``F.cross_entropy``'s mean.
+"""The consistency loss of PFA (section 3.4, eq. 10); the partial cross-entropy (eq. 9) every method
+shares is :func:`scribbleseg.methods.partial_ce.partial_cross_entropy`.
 
 ``consistency_loss`` compares the basic prediction ``p`` with an augmented one ``p_aug`` (both logits
 ``[N, K, h, w]`` at decoder resolution), averaged over the ``N*h*w`` pixels:
@@ -20,33 +16,9 @@ graph (``backward`` works and gives zero gradients) instead of the NaN of ``F.cr
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from scribbleseg.errors import ConfigError
-
-
-def upsample_logits(logits: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear resize of ``[N, K, h, w]`` logits to ``size = (H, W)`` (identity when already that size)."""
-    if tuple(logits.shape[-2:]) == tuple(size):
-        return logits
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-
-
-def partial_cross_entropy(logits: Tensor, scribbles: Tensor, ignore_index: int = 255) -> Tensor:
-    """Eq. (9): mean cross-entropy over the scribbled pixels of ``scribbles [N, H, W]`` (long).
-
-    ``logits [N, K, h, w]`` are upsampled to ``[H, W]``. Label values must be in ``[0, K)`` or
-    ``ignore_index``. Returns a float32 scalar; 0 with a graph when no pixel is scribbled.
-    """
-    if scribbles.dim() != 3 or scribbles.shape[0] != logits.shape[0]:
-        raise ValueError(f"scribbles must be [N, H, W] with N={logits.shape[0]}, got {tuple(scribbles.shape)}")
-    scribbles = scribbles.to(device=logits.device, dtype=torch.long)
-    full = upsample_logits(logits.float(), tuple(scribbles.shape[-2:]))
-    summed = F.cross_entropy(full, scribbles, ignore_index=ignore_index, reduction="sum")
-    labelled = (scribbles != ignore_index).sum().clamp(min=1)
-    return summed / labelled
 
 
 def consistency_loss(basic: Tensor, augmented: Tensor, kind: str = "ce", detach_target: bool = True) -> Tensor:

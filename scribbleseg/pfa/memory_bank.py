@@ -68,10 +68,14 @@ class PrototypeMemoryBank(nn.Module):
         """Empty the bank."""
         self.prototypes.zero_()
         self.filled.zero_()
+        self.forget_fill_state()
+
+    def forget_fill_state(self) -> None:
+        """Drop the cached ``is_full`` (after the buffers were changed from outside, e.g. restored)."""
         self._known_full = False
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self._known_full = False
+        self.forget_fill_state()
         super()._load_from_state_dict(*args, **kwargs)
 
     def flat_prototypes(self) -> Tensor:

@@ -1,10 +1,9 @@
-"""Experiment configuration: YAML files validated by pydantic v2, overridable from the command line.
+"""Reading experiment configs: YAML files with ``_base_`` inheritance, ``--set`` overrides, clear errors.
 
-A config has six sections (``data``, ``model``, ``pfa``, ``optim``, ``train``, ``eval``); every section is
-a strict model (``extra="forbid"``), so a misspelt key is an error that names the key and the nearest
-valid one. ``load_config(path, ["optim.lr=3e-5", "pfa.slots=10"])`` reads a file (which may inherit from
-another via ``_base_: other.yaml``), applies the overrides (values parsed as YAML scalars) and validates.
-The resolved config is written into every run folder as ``config.yaml``.
+``load_config(path, ["optim.lr=3e-5", "pfa.slots=10"])`` reads a file (which may inherit from another via
+``_base_: other.yaml``), applies the overrides (values parsed as YAML scalars) and validates it against
+:mod:`scribbleseg.engine.config_schema`. A misspelt key is an error that names the key and the nearest
+valid one; a bad value names the key and what was expected.
 """
 
 from __future__ import annotations
@@ -13,187 +12,15 @@ import difflib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
+from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.errors import ConfigError
 
 BASE_KEY = "_base_"
-
-
-class StrictModel(BaseModel):
-    """Base of every config section: unknown keys are rejected, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class SyntheticDataConfig(StrictModel):
-    """Parameters of the built-in synthetic set, generated into ``data.root`` when it is missing."""
-
-    seed: int = 0
-    num_train: int = Field(48, ge=1)
-    num_val: int = Field(16, ge=1)
-    size: int = Field(64, ge=32)
-
-
-class DataConfig(StrictModel):
-    """Where the images and scribbles are and how training crops are made."""
-
-    layout: Literal["folder", "voc"] = "folder"
-    root: str = "data/synthetic"
-    train_split: str = "train"
-    val_split: str = "val"
-    crop_size: int = Field(512, ge=8)
-    scale_range: tuple[float, float] = (0.5, 2.0)
-    rotation_degrees: float = Field(10.0, ge=0.0)
-    hflip: bool = True
-    blur: bool = True
-    batch_size: int = Field(16, ge=1)
-    num_workers: int = Field(4, ge=0)
-    synthetic: SyntheticDataConfig | None = None
-
-    @model_validator(mode="after")
-    def _check_scale_range(self) -> "DataConfig":
-        low, high = self.scale_range
-        if not 0 < low <= high:
-            raise ValueError(f"scale_range must satisfy 0 < low <= high, got {self.scale_range}")
-        return self
-
-
-class MiTDimsConfig(StrictModel):
-    """An explicit Mix Transformer shape (for tiny test / demo models instead of a named mit_b*)."""
-
-    embed_dims: tuple[int, int, int, int] = (16, 32, 64, 128)
-    depths: tuple[int, int, int, int] = (1, 1, 1, 1)
-    num_heads: tuple[int, int, int, int] = (1, 2, 4, 8)
-    mlp_ratios: tuple[int, int, int, int] = (4, 4, 4, 4)
-    sr_ratios: tuple[int, int, int, int] = (8, 4, 2, 1)
-
-
-class ModelConfig(StrictModel):
-    """Encoder (Mix Transformer) and SegFormer MLP decoder."""
-
-    backbone: str = "mit_b1"
-    dims: MiTDimsConfig | None = None
-    strides: tuple[int, int, int, int] = (4, 2, 2, 2)
-    pretrained: str | None = None
-    embed_dim: int = Field(256, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    drop_path: float = Field(0.1, ge=0.0, lt=1.0)
-    freeze_encoder_norms: bool = False
-
-
-class PfaPceTargetConfig(StrictModel):
-    """Which prediction the partial cross-entropy supervises in each phase (Tab. 2 last two rows)."""
-
-    warmup: Literal["basic", "local", "global"] = "basic"
-    local: Literal["basic", "local", "global"] = "local"
-    global_: Literal["basic", "local", "global"] = Field("global", alias="global")
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
-
-    def as_dict(self) -> dict[str, str]:
-        """``{"warmup": ..., "local": ..., "global": ...}`` as :class:`PFASettings` wants it."""
-        return {"warmup": self.warmup, "local": self.local, "global": self.global_}
-
-
-class PfaConfig(StrictModel):
-    """Prototype-based feature augmentation; every field maps 1:1 to :class:`scribbleseg.pfa.PFASettings`.
-
-    ``use_local`` / ``use_global`` both false is the pCE baseline of Tab. 2.
-    """
-
-    use_local: bool = True
-    use_global: bool = True
-    warmup_iters: int = Field(1000, ge=0)
-    slots: int = Field(5, ge=1)
-    topk_ratio: float = Field(0.08, gt=0.0, le=1.0)
-    confidence: Literal["softmax", "minmax"] = "softmax"
-    momentum: float = Field(0.99, ge=0.0, le=1.0)
-    lambda_local: float = Field(0.01, ge=0.0)
-    lambda_global: float = Field(0.01, ge=0.0)
-    consistency: Literal["ce", "kl", "released"] = "ce"
-    detach_consistency_target: bool = True
-    pce_target: PfaPceTargetConfig = PfaPceTargetConfig()
-    share_augmenter: bool = True
-    background_always_present: bool = True
-    background_index: int = Field(0, ge=0)
-
-
-class OptimConfig(StrictModel):
-    """AdamW with parameter groups, linear warm-up then polynomial decay (stepped per iteration)."""
-
-    lr: float = Field(3e-5, gt=0.0)
-    head_lr_mult: float = Field(10.0, gt=0.0)
-    weight_decay: float = Field(0.01, ge=0.0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_iters: int = Field(0, ge=0)
-    warmup_start_factor: float = Field(1e-6, gt=0.0, le=1.0)
-    poly_power: float = Field(1.0, ge=0.0)
-    min_lr_factor: float = Field(0.0, ge=0.0, le=1.0)
-    grad_clip: float | None = Field(None, gt=0.0)
-    amp: Literal["none", "bf16", "fp16"] = "none"
-
-
-class TrainConfig(StrictModel):
-    """Length of training, intervals, seed and device. Give ``max_iters`` or ``epochs``, not both."""
-
-    max_iters: int | None = Field(None, ge=1)
-    epochs: int | None = Field(None, ge=1)
-    val_interval: int = Field(1000, ge=0)
-    log_interval: int = Field(20, ge=1)
-    checkpoint_interval: int = Field(1000, ge=0)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    best_metric: str = "val/basic/miou"
-    max_nonfinite_in_a_row: int = Field(10, ge=1)
-    progress: bool = True
-    deterministic: bool = False
-
-    @model_validator(mode="after")
-    def _check_length(self) -> "TrainConfig":
-        if (self.max_iters is None) == (self.epochs is None):
-            raise ValueError("give exactly one of train.max_iters and train.epochs")
-        return self
-
-
-class EvalConfig(StrictModel):
-    """Which prediction heads to score and where the image-level classes come from at inference.
-
-    ``class_source``: ``oracle`` (ground-truth labels), ``threshold:N`` (classes with more than N predicted
-    pixels, appendix A.2), ``file:PATH`` (per-image JSON) or ``none``.
-    """
-
-    heads: tuple[Literal["basic", "local", "global"], ...] = ("basic",)
-    class_source: str = Field("oracle", pattern=r"^(oracle|none|threshold(:\d+)?|file:.+)$")
-    ms_flip: bool = False
-    batch_size: int = Field(1, ge=1)
-
-
-class ExperimentConfig(StrictModel):
-    """One experiment: every knob of data, model, method, optimiser, training and evaluation."""
-
-    name: str = "experiment"
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    pfa: PfaConfig = PfaConfig()
-    optim: OptimConfig = OptimConfig()
-    train: TrainConfig = TrainConfig(max_iters=1000)
-    eval: EvalConfig = EvalConfig()
-
-    def to_yaml(self) -> str:
-        """The resolved config as YAML text (loads back to an equal config)."""
-        return yaml.safe_dump(json.loads(self.to_json()), sort_keys=False)
-
-    def to_json(self) -> str:
-        """The resolved config as compact JSON (stored in checkpoint metadata)."""
-        return self.model_dump_json(by_alias=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# loading, overrides and error messages
 
 
 def _read_yaml_mapping(path: Path) -> dict[str, Any]:

@@ -24,7 +24,8 @@ import torch
 from torch import Tensor
 
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.pfa.losses import upsample_logits
+from scribbleseg.methods.contract import Evidence
+from scribbleseg.methods.logit_resizing import upsample_logits
 
 DEFAULT_MIN_PIXELS = 500
 
@@ -34,10 +35,12 @@ class ClassSource(ABC):
 
     background_index: int = 0
 
+    needs_ground_truth: bool = False
+
     @abstractmethod
     def classes(
         self,
-        basic_logits: Tensor,
+        evidence: Evidence,
         image_size: tuple[int, int],
         names: Sequence[str] | None = None,
         given: Tensor | None = None,
@@ -45,7 +48,7 @@ class ClassSource(ABC):
         """``[N, K]`` bool present classes, or ``None`` for "do not augment".
 
         Args:
-            basic_logits: ``[N, K, h, w]`` basic prediction.
+            evidence: the basic pass: ``basic [N, K, h, w]`` logits (and the image classifier's logits).
             image_size: ``(H, W)`` of the input images (full resolution).
             names: image names of the batch (needed by the file source).
             given: ``[N, K]`` bool ground-truth classes (needed by the oracle source).
@@ -60,7 +63,10 @@ class ClassSource(ABC):
 class OracleClassSource(ClassSource):
     """Ground-truth class labels passed in as ``given``."""
 
-    def classes(self, basic_logits, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+    needs_ground_truth = True
+
+    def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+        basic_logits = evidence.basic
         if given is None:
             raise ConfigError("class source 'oracle' needs ground-truth class labels, but none were given")
         if given.shape != basic_logits.shape[:2]:
@@ -76,7 +82,8 @@ class PredictionThresholdClassSource(ClassSource):
             raise ConfigError(f"class source threshold must be >= 0 pixels, got {min_pixels}")
         self.min_pixels = min_pixels
 
-    def classes(self, basic_logits, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+    def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+        basic_logits = evidence.basic
         batch, num_classes = basic_logits.shape[:2]
         labels = upsample_logits(basic_logits.detach().float(), tuple(image_size)).argmax(1).flatten(1)
         counts = torch.zeros(batch, num_classes, dtype=torch.long, device=labels.device)
@@ -132,7 +139,8 @@ class FileClassSource(ClassSource):
                 return key
         raise DataError(f"class source file {self.path} has no entry for image {name!r}")
 
-    def classes(self, basic_logits, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+    def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+        basic_logits = evidence.basic
         batch, num_classes = basic_logits.shape[:2]
         if names is None or len(names) != batch:
             raise ValueError(f"class source 'file' needs the {batch} image names of the batch")
@@ -146,7 +154,7 @@ class FileClassSource(ClassSource):
 class NoClassSource(ClassSource):
     """No class information: predictions are not augmented."""
 
-    def classes(self, basic_logits, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+    def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
         return None
 
 

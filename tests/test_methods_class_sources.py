@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.pfa import (
+from scribbleseg.methods.contract import Evidence
+from scribbleseg.methods.class_sources import (
     FileClassSource,
     NoClassSource,
     OracleClassSource,
@@ -40,17 +41,17 @@ def test_threshold_counts_full_resolution_pixels_and_keeps_background():
     logits[0, 3, 3, 3] = 5.0  # class 3 wins a single low-res pixel -> at most ~16 full-res pixels
     logits[1, 1] = 5.0
     source = PredictionThresholdClassSource(min_pixels=100)
-    got = source.classes(logits, (16, 16))
+    got = source.classes(Evidence(logits), (16, 16))
     assert got.tolist() == [[True, False, True, False], [True, True, False, False]]
 
 
 def test_oracle_uses_given_labels_and_needs_them():
     given = torch.tensor([[False, True, False]])
-    got = OracleClassSource().classes(torch.zeros(1, 3, 2, 2), (8, 8), given=given)
+    got = OracleClassSource().classes(Evidence(torch.zeros(1, 3, 2, 2)), (8, 8), given=given)
     assert got.tolist() == [[True, True, False]]
     with pytest.raises(ConfigError, match="oracle"):
-        OracleClassSource().classes(torch.zeros(1, 3, 2, 2), (8, 8))
-    assert NoClassSource().classes(torch.zeros(1, 3, 2, 2), (8, 8)) is None
+        OracleClassSource().classes(Evidence(torch.zeros(1, 3, 2, 2)), (8, 8))
+    assert NoClassSource().classes(Evidence(torch.zeros(1, 3, 2, 2)), (8, 8)) is None
 
 
 def test_file_source_ids_names_and_missing_image(tmp_path):
@@ -58,13 +59,13 @@ def test_file_source_ids_names_and_missing_image(tmp_path):
     path.write_text(json.dumps({"a.jpg": [1, "cat"], "b": []}))
     source = parse_class_source(f"file:{path}", class_names=["background", "dog", "cat"])
     assert isinstance(source, FileClassSource)
-    got = source.classes(torch.zeros(2, 3, 2, 2), (8, 8), names=["a", "b.png"])
+    got = source.classes(Evidence(torch.zeros(2, 3, 2, 2)), (8, 8), names=["a", "b.png"])
     assert got.tolist() == [[True, True, True], [True, False, False]]
     with pytest.raises(DataError, match="zebra"):
-        source.classes(torch.zeros(1, 3, 2, 2), (8, 8), names=["zebra"])
+        source.classes(Evidence(torch.zeros(1, 3, 2, 2)), (8, 8), names=["zebra"])
     path.write_text(json.dumps({"a": ["horse"]}))
     with pytest.raises(ConfigError, match="horse"):
         parse_class_source(f"file:{path}", class_names=["background", "dog", "cat"])
     path.write_text(json.dumps({"a": [7]}))
     with pytest.raises(ConfigError, match="7"):
-        parse_class_source(f"file:{path}").classes(torch.zeros(1, 3, 2, 2), (8, 8), names=["a"])
+        parse_class_source(f"file:{path}").classes(Evidence(torch.zeros(1, 3, 2, 2)), (8, 8), names=["a"])

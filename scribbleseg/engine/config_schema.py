@@ -1,0 +1,144 @@
+"""The experiment config schema: one pydantic model per YAML section, every section strict.
+
+Sections: ``name``, ``method`` (``pce`` | ``pfa``), ``data``, ``model`` (``backbone`` and ``decoder``
+discriminated by ``type``, from :mod:`scribbleseg.models.network_settings`), ``pfa`` (the method's own
+:class:`~scribbleseg.pfa.PFASettings`), ``optim``, ``train``, ``eval``. Reading YAML files, ``_base_``
+inheritance, ``--set`` overrides and error messages live in :mod:`scribbleseg.engine.config_loading`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scribbleseg.methods import BASIC_HEAD
+from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, MiTBackbone, SegFormerDecoder
+from scribbleseg.pfa import PFASettings
+
+RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+METHODS = ("pce", "pfa")
+
+
+class StrictModel(BaseModel):
+    """Base of every engine section: unknown keys are rejected, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticDataConfig(StrictModel):
+    """Parameters of the built-in synthetic set, generated into ``data.root`` when it is missing."""
+
+    seed: int = 0
+    num_train: int = Field(48, ge=1)
+    num_val: int = Field(16, ge=1)
+    size: int = Field(64, ge=32)
+
+
+class DataConfig(StrictModel):
+    """Where the images and scribbles are and how training crops are made."""
+
+    layout: Literal["folder", "voc"] = "folder"
+    root: str = "data/synthetic"
+    train_split: str = "train"
+    val_split: str = "val"
+    crop_size: int = Field(512, ge=8)
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    rotation_degrees: float = Field(10.0, ge=0.0)
+    hflip: bool = True
+    blur: bool = True
+    batch_size: int = Field(16, ge=1)
+    num_workers: int = Field(4, ge=0)
+    synthetic: SyntheticDataConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_scale_range(self) -> "DataConfig":
+        low, high = self.scale_range
+        if not 0 < low <= high:
+            raise ValueError(f"scale_range must satisfy 0 < low <= high, got {self.scale_range}")
+        return self
+
+
+class ModelConfig(StrictModel):
+    """The network: backbone and decoder settings (by ``type``), pretrained encoder weights."""
+
+    backbone: BackboneSettings = Field(default_factory=MiTBackbone)
+    decoder: DecoderSettings = Field(default_factory=SegFormerDecoder)
+    pretrained: str | None = Field(None, description="encoder weights: a file or folder")
+    freeze_encoder_norms: bool = Field(False, description="no gradient into the encoder's normalisation "
+                                                          "layers (the PFA authors' released code)")
+
+
+class OptimConfig(StrictModel):
+    """AdamW with parameter groups, linear warm-up then polynomial decay (stepped per iteration)."""
+
+    lr: float = Field(3e-5, gt=0.0)
+    head_lr_mult: float = Field(10.0, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_iters: int = Field(0, ge=0)
+    warmup_start_factor: float = Field(1e-6, gt=0.0, le=1.0)
+    poly_power: float = Field(1.0, ge=0.0)
+    min_lr_factor: float = Field(0.0, ge=0.0, le=1.0)
+    grad_clip: float | None = Field(None, gt=0.0)
+    amp: Literal["none", "bf16", "fp16"] = "none"
+
+
+class TrainConfig(StrictModel):
+    """Length of training, intervals, seed and device. Give ``max_iters`` or ``epochs``, not both."""
+
+    max_iters: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1)
+    val_interval: int = Field(1000, ge=0)
+    log_interval: int = Field(20, ge=1)
+    checkpoint_interval: int = Field(1000, ge=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    best_metric: str = f"val/{BASIC_HEAD}/miou"
+    max_nonfinite_in_a_row: int = Field(10, ge=1)
+    progress: bool = True
+    deterministic: bool = False
+
+    @model_validator(mode="after")
+    def _check_length(self) -> "TrainConfig":
+        if (self.max_iters is None) == (self.epochs is None):
+            raise ValueError("give exactly one of train.max_iters and train.epochs")
+        return self
+
+
+class EvalConfig(StrictModel):
+    """Which prediction heads to score and where the image-level classes come from at inference.
+
+    ``heads``: names of the method's heads (``null`` = every head the model has). ``class_source``:
+    ``oracle`` (ground-truth labels), ``threshold:N`` (classes with more than N predicted pixels,
+    appendix A.2), ``file:PATH`` (per-image JSON) or ``none``.
+    """
+
+    heads: tuple[str, ...] | None = None
+    class_source: str = Field("oracle", pattern=r"^(oracle|none|threshold(:\d+)?|file:.+)$")
+    ms_flip: bool = False
+    batch_size: int = Field(1, ge=1)
+
+
+class ExperimentConfig(StrictModel):
+    """One experiment: every knob of data, model, method, optimiser, training and evaluation."""
+
+    name: str = Field("experiment", pattern=RUN_NAME_PATTERN,
+                      description="run name (a plain folder name: runs/<name>)")
+    method: Literal["pce", "pfa"] = "pfa"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    pfa: PFASettings = Field(default_factory=PFASettings)
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig(max_iters=1000)
+    eval: EvalConfig = EvalConfig()
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML text (loads back to an equal config)."""
+        return yaml.safe_dump(json.loads(self.to_json()), sort_keys=False)
+
+    def to_json(self) -> str:
+        """The resolved config as compact JSON (stored in checkpoint metadata)."""
+        return self.model_dump_json(by_alias=True)

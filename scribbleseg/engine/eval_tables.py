@@ -1,0 +1,50 @@
+"""Evaluation results as rich tables for the terminal (values in %, as the paper's tables)."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+from scribbleseg.engine.eval_results import EvalResult
+
+__all__ = ["per_class_table", "comparison_table"]
+
+
+def _percent(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100.0 * value:.1f}"
+
+
+def per_class_table(result: EvalResult) -> Table:
+    """Per-class IoU table (rich), one row per class plus the mean, values in % as the paper's Tab. 6."""
+    table = Table(title=f"{result.head} head, classes: {result.class_source} ({result.num_images} images)")
+    table.add_column("class")
+    table.add_column("IoU (%)", justify="right")
+    table.add_column("acc (%)", justify="right")
+    table.add_column("GT pixels", justify="right")
+    support = result.confusion.sum(axis=1)
+    for name, iou, accuracy, pixels in zip(result.class_names, result.per_class_iou,
+                                           result.per_class_accuracy, support):
+        table.add_row(name, _percent(iou), _percent(accuracy), str(int(pixels)))
+    table.add_section()
+    table.add_row("mean", _percent(result.miou), _percent(result.mean_accuracy), str(int(support.sum())),
+                  style="bold")
+    return table
+
+
+def comparison_table(results: dict[str, EvalResult], title: str | None = None) -> Table:
+    """Per-class IoU (%) with one column per result (head) and a final mean row (Tab. 6, transposed)."""
+    if not results:
+        raise ValueError("comparison_table needs at least one result")
+    first = next(iter(results.values()))
+    table = Table(title=title or f"per-class IoU (%), {first.num_images} images")
+    table.add_column("class")
+    for key in results:
+        table.add_column(str(key), justify="right")
+    ious = {key: result.per_class_iou for key, result in results.items()}
+    for index, name in enumerate(first.class_names):
+        table.add_row(name, *(_percent(ious[key][index]) for key in results))
+    table.add_section()
+    table.add_row("mean", *(_percent(result.miou) for result in results.values()), style="bold")
+    table.add_row("pixel acc", *(_percent(result.pixel_accuracy) for result in results.values()))
+    return table

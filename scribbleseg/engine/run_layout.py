@@ -1,0 +1,90 @@
+"""The one place that knows the files of a run folder.
+
+::
+
+    runs/<name>/
+      config.yaml                     resolved config (after --set)
+      metrics.jsonl                   one JSON row per log interval and per validation
+      tensorboard/                    the same scalars for TensorBoard
+      checkpoints/last.safetensors    weights + method state + config (header)
+      checkpoints/last.state.pt       resume state (optimiser, RNG, step)
+      checkpoints/best.safetensors    best weights by train.best_metric
+      figures/                        curves and prediction grids
+      eval/                           results of ``scribbleseg eval`` (JSON)
+
+Trainer, evaluation, figures and the CLI all take their paths from :class:`RunLayout`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKPOINT_SUFFIX = ".safetensors"
+STATE_SUFFIX = ".state.pt"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths inside the run folder ``root``."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: str | Path) -> "RunLayout":
+        """The run a checkpoint file belongs to (``<run>/checkpoints/x.safetensors``), else its folder."""
+        path = Path(checkpoint)
+        folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return cls(folder)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, name: str) -> Path:
+        """``checkpoints/<name>.safetensors`` (``name`` = ``last``, ``best``, ...)."""
+        return self.checkpoints / f"{name}{CHECKPOINT_SUFFIX}"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoint("last")
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoint("best")
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+    def best_or_last(self) -> Path | None:
+        """The best checkpoint if there is one, else the last one, else ``None``."""
+        for path in (self.best, self.last):
+            if path.is_file():
+                return path
+        return None
+
+
+def state_path_for(weights_path: str | Path) -> Path:
+    """``runs/x/checkpoints/last.safetensors`` -> ``runs/x/checkpoints/last.state.pt``."""
+    path = Path(weights_path)
+    return path.with_name(path.name.removesuffix(CHECKPOINT_SUFFIX) + STATE_SUFFIX)

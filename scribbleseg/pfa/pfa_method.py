@@ -1,0 +1,249 @@
+"""PFAMethod: encoder + decoder + prototype augmenters + global prototype bank (Fig. 2), behind the
+engine's method contract (:mod:`scribbleseg.methods.contract`).
+
+Forward (section 3.1): ``F = head.fuse(encoder(x))`` ``[N, D, h, w]``, basic logits ``P = head.classify(F)``.
+Local prototypes (eq. 1-3) come from ``F`` and the confidence of ``P`` for the present classes; the local
+augmenter (eq. 6-8) turns ``F`` into ``F_local`` and the *same* classifier gives the local prediction. Once
+the bank is full, the global augmenter does the same with the bank's prototypes of the present classes.
+
+Heads: ``basic`` (no augmentation), ``local`` and ``global`` (both need the image's class set; ``global``
+also a full bank). Inference never changes the bank. :meth:`training_step` runs the authors' order:
+basic prediction, local prototypes, bank update, then the phase (bank full?) decides whether the global
+branch runs. Host syncs per training step: the largest number of present classes per image (one sync,
+reused to pack the present maps / allowed prototypes in extraction and both augmenters),
+``bank.is_full`` until the bank is first full (cached afterwards), one check for EMA work and 1-2
+``torch.equal`` in the bank's EMA fixed point.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from scribbleseg.errors import ConfigError
+from scribbleseg.methods.contract import (
+    BASIC_HEAD,
+    TOTAL_LOSS,
+    HeadInfo,
+    SegmentationMethod,
+    StepResult,
+    TrainBatch,
+)
+from scribbleseg.methods.partial_ce import partial_cross_entropy
+from scribbleseg.methods.regularisers import Regulariser, add_regularisers
+from scribbleseg.pfa.augmenter import EmbeddedFeatures, PrototypeAugmenter
+from scribbleseg.pfa.confidence import confidence_map
+from scribbleseg.pfa.local_prototypes import count_max, extract_local_prototypes
+from scribbleseg.pfa.losses import consistency_loss
+from scribbleseg.pfa.memory_bank import PrototypeMemoryBank
+from scribbleseg.pfa.phases import Phase, phase_for, prototypes_active
+from scribbleseg.pfa.settings import PFASettings
+
+LOCAL_HEAD = "local"
+GLOBAL_HEAD = "global"
+PFA_LOSSES = (TOTAL_LOSS, "pce", "con_local", "con_global")
+
+
+class PFAMethod(SegmentationMethod):
+    """The PFA model (see the module docstring).
+
+    Args:
+        encoder / head / num_classes / ignore_index: as :class:`SegmentationMethod`.
+        settings: PFA hyper-parameters (defaults: the paper's).
+        regularisers: extra loss terms on the basic prediction (e.g. the Gated CRF loss).
+    """
+
+    method_name = "pfa"
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, settings: PFASettings | None = None,
+                 ignore_index: int = 255, regularisers: Sequence[Regulariser] = ()) -> None:
+        super().__init__(encoder, head, num_classes, ignore_index)
+        self.settings = settings if settings is not None else PFASettings()
+        if self.settings.background_index >= num_classes:
+            raise ConfigError(f"pfa.background_index {self.settings.background_index} >= num_classes {num_classes}")
+        dim = self.feature_dim
+        augmenters = {"local": PrototypeAugmenter(dim)}
+        if not self.settings.share_augmenter:
+            augmenters["global"] = PrototypeAugmenter(dim)
+        # one entry per distinct module: a shared augmenter is stored once (safetensors rejects aliases)
+        self.augmenters = nn.ModuleDict(augmenters)
+        self.bank = PrototypeMemoryBank(num_classes, self.settings.slots, dim, self.settings.momentum)
+        self.regularisers = list(regularisers)
+
+    # ----------------------------------------------------------------------------------------- parts
+    def augmenter(self, kind: str) -> PrototypeAugmenter:
+        """The augmenter for ``"local"`` or ``"global"`` prototypes (the same module when shared)."""
+        if kind == "global" and "global" in self.augmenters:
+            return self.augmenters["global"]  # type: ignore[return-value]
+        return self.augmenters["local"]  # type: ignore[return-value]
+
+    def prepare_present(self, present: Tensor) -> Tensor:
+        """``[N, K]`` bool on the model's device, with the background forced on when configured."""
+        present = present.to(device=self.bank.filled.device, dtype=torch.bool)
+        if present.dim() != 2 or present.shape[1] != self.num_classes:
+            raise ValueError(f"present must be [N, {self.num_classes}] bool, got {tuple(present.shape)}")
+        if self.settings.background_always_present:
+            background = torch.zeros_like(present)
+            background[:, self.settings.background_index] = True
+            present = present | background
+        return present
+
+    def local_prototypes(
+        self, features: Tensor, basic: Tensor, present: Tensor, max_present: int | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Eq. (1)-(3): prototypes ``[N, K, D]`` and the mask ``[N, K]`` of usable (present, non-zero) ones."""
+        confidence = confidence_map(basic, self.settings.confidence)
+        prototypes = extract_local_prototypes(
+            features, confidence, present, self.settings.topk_ratio, max_present=max_present
+        )
+        usable = present & (prototypes.abs().sum(dim=2) > 0)
+        return prototypes, usable
+
+    @torch.no_grad()
+    def update_bank(self, prototypes: Tensor, usable: Tensor) -> None:
+        """Eq. (4)-(5): put local prototypes into the bank (all-gathered across ranks under DDP)."""
+        self.bank.update_distributed(prototypes, usable)
+
+    def embed(self, features: Tensor, kind: str, shared: EmbeddedFeatures | None = None) -> EmbeddedFeatures:
+        """Prototype-independent augmenter input for ``kind``; reuses ``shared`` when one augmenter serves both."""
+        if shared is not None and self.augmenter(kind) is self.augmenter("local"):
+            return shared
+        return self.augmenter(kind).embed(features)
+
+    def augment_local(
+        self, embedded: EmbeddedFeatures, prototypes: Tensor, usable: Tensor, max_present: int | None = None
+    ) -> Tensor:
+        """Local-prototype prediction ``[N, K, h, w]`` (section 3.3.1)."""
+        return self.head.classify(self.augmenter("local").augment(embedded, prototypes, usable, max_present))
+
+    def augment_global(self, embedded: EmbeddedFeatures, present: Tensor, max_present: int | None = None) -> Tensor:
+        """Global-prototype prediction ``[N, K, h, w]`` from the bank's slots of the present classes."""
+        batch = present.shape[0]
+        slots = self.bank.slots
+        prototypes = self.bank.flat_prototypes().unsqueeze(0).expand(batch, -1, -1)
+        mask = present.repeat_interleave(slots, dim=1)
+        bound = None if max_present is None else max_present * slots
+        return self.head.classify(self.augmenter("global").augment(embedded, prototypes, mask, bound))
+
+    # ------------------------------------------------------------------------------------- inference
+    def heads(self) -> dict[str, HeadInfo]:
+        """``basic``, ``local`` and ``global`` with the reason when one cannot run with this model."""
+        settings = self.settings
+        local_reason = global_reason = None
+        if not settings.use_local:
+            local_reason = "the model was trained without local-prototype augmentation (pfa.use_local=false)"
+        if not settings.use_global:
+            global_reason = "the model was trained without global-prototype augmentation (pfa.use_global=false)"
+        elif not self.bank.is_full:
+            filled = int((self.bank.filled >= self.bank.slots).sum())
+            global_reason = (f"its prototype memory bank is not full ({filled} of {self.num_classes} classes have "
+                             "all their slots), so global augmentation never ran")
+        return {
+            BASIC_HEAD: HeadInfo(BASIC_HEAD, "the decoder's prediction, no prototype augmentation"),
+            LOCAL_HEAD: HeadInfo(LOCAL_HEAD, "augmented with the image's local prototypes", True, local_reason),
+            GLOBAL_HEAD: HeadInfo(GLOBAL_HEAD, "augmented with the bank's global prototypes", True, global_reason),
+        }
+
+    def infer_heads(self, features: Tensor, basic: Tensor, present: Tensor, heads: Sequence[str]) -> dict[str, Tensor]:
+        """``local`` / ``global`` logits ``[N, K, h, w]`` for the class set ``present [N, K]``."""
+        infos = self.heads()
+        for head in heads:
+            if head not in (LOCAL_HEAD, GLOBAL_HEAD):
+                raise ConfigError(f"unknown head {head!r}; this model has {', '.join(infos)}")
+            if infos[head].unavailable:
+                raise ConfigError(f"head {head!r} cannot run: {infos[head].unavailable}")
+        present = self.prepare_present(present)
+        max_present = count_max(present)
+        logits: dict[str, Tensor] = {}
+        embedded = None
+        if LOCAL_HEAD in heads:
+            prototypes, usable = self.local_prototypes(features, basic, present, max_present)
+            embedded = self.embed(features, "local")
+            logits[LOCAL_HEAD] = self.augment_local(embedded, prototypes, usable, max_present)
+        if GLOBAL_HEAD in heads:
+            embedded = self.embed(features, "global", embedded)
+            logits[GLOBAL_HEAD] = self.augment_global(embedded, present, max_present)
+        return logits
+
+    # -------------------------------------------------------------------------------------- training
+    def phase_for(self, iteration: int) -> Phase:
+        """Phase at ``iteration`` (0-based) from the warm-up length and the bank state (sections 3.3.3, 3.4)."""
+        settings = self.settings
+        needs_bank = iteration >= settings.warmup_iters and settings.use_global
+        return phase_for(iteration, self.bank.is_full if needs_bank else False, settings)
+
+    def loss_names(self) -> tuple[str, ...]:
+        """``total``, ``pce``, ``con_local``, ``con_global`` and one per regulariser."""
+        return PFA_LOSSES + tuple(regulariser.name for regulariser in self.regularisers)
+
+    def training_loss(self, outputs: dict[str, Tensor], batch: TrainBatch, phase: Phase) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total loss of ``phase`` (section 3.4) and its detached parts (see :meth:`loss_names`).
+
+        pCE (eq. 9) supervises the prediction ``settings.pce_target`` names for the phase; a prediction that
+        was not computed falls back to ``local``, then ``basic``. Consistency terms (eq. 10) are added for
+        the augmented predictions that exist in this phase: local from ``LOCAL`` on, global in ``GLOBAL``.
+        Regularisers act on the basic prediction.
+        """
+        settings = self.settings
+        target_name = settings.pce_target.for_phase(phase.value)
+        for candidate in (target_name, LOCAL_HEAD, BASIC_HEAD):
+            if candidate in outputs:
+                target_name = candidate
+                break
+        basic = outputs[BASIC_HEAD]
+        pce = partial_cross_entropy(outputs[target_name], batch.scribbles, self.ignore_index)
+        loss = pce
+        zero = pce.detach() * 0
+        parts = {"pce": pce.detach(), "con_local": zero, "con_global": zero}
+        if phase is not Phase.WARMUP and LOCAL_HEAD in outputs:
+            con_local = consistency_loss(basic, outputs[LOCAL_HEAD], settings.consistency,
+                                         settings.detach_consistency_target)
+            loss = loss + settings.lambda_local * con_local
+            parts["con_local"] = con_local.detach()
+        if phase is Phase.GLOBAL and GLOBAL_HEAD in outputs:
+            con_global = consistency_loss(basic, outputs[GLOBAL_HEAD], settings.consistency,
+                                          settings.detach_consistency_target)
+            loss = loss + settings.lambda_global * con_global
+            parts["con_global"] = con_global.detach()
+        loss = add_regularisers(self.regularisers, basic, batch, loss, parts)
+        parts[TOTAL_LOSS] = loss.detach()
+        return loss, parts
+
+    def training_step(self, batch: TrainBatch, iteration: int) -> StepResult:
+        """One training forward in the authors' order; the caller does ``result.loss.backward()``.
+
+        The class set of each image is ``batch.crop_classes`` (the classes scribbled in the crop). After
+        warm-up the local prototypes of the batch update the bank *before* the phase is decided, so the
+        step that fills the bank already uses it.
+        """
+        features, basic = self.encode(batch.images)
+        outputs = {BASIC_HEAD: basic}
+        present = self.prepare_present(batch.crop_classes)
+        if prototypes_active(iteration, self.settings):
+            max_present = count_max(present)  # one host sync, reused by extraction and both augmenters
+            prototypes, usable = self.local_prototypes(features, basic, present, max_present)
+            self.update_bank(prototypes, usable)
+            phase = self.phase_for(iteration)
+            embedded = None
+            if self.settings.use_local:
+                embedded = self.embed(features, "local")
+                outputs[LOCAL_HEAD] = self.augment_local(embedded, prototypes, usable, max_present)
+            if phase is Phase.GLOBAL:
+                embedded = self.embed(features, "global", embedded)
+                outputs[GLOBAL_HEAD] = self.augment_global(embedded, present, max_present)
+        else:
+            phase = Phase.WARMUP
+        loss, parts = self.training_loss(outputs, batch, phase)
+        return StepResult(loss=loss, parts=parts, phase=phase.value, outputs=outputs)
+
+    def training_summary(self) -> dict[str, Any]:
+        """The bank's fill state: classes with all slots filled, classes seen at least once, total."""
+        filled = self.bank.filled
+        return {"bank_full_classes": int((filled >= self.bank.slots).sum()),
+                "bank_seen_classes": int((filled > 0).sum()), "bank_classes": self.num_classes}
+
+    def after_restore(self) -> None:
+        """A restored bank may be less full than the cached ``is_full`` says."""
+        self.bank.forget_fill_state()

@@ -1,0 +1,19 @@
+"""Tiny model configs shared by the tests (a 4-stage MiT of a few thousand parameters)."""
+
+from __future__ import annotations
+
+from scribbleseg.engine.config_schema import ModelConfig
+from scribbleseg.models.network_settings import MiTBackbone, MiTDims, SegFormerDecoder
+
+
+def tiny_model_config(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4), embed_dim: int = 16,
+                      **model_fields) -> ModelConfig:
+    """A MiT of ``embed_dims`` (depth 1 per stage) with a SegFormer decoder of width ``embed_dim``."""
+    backbone = MiTBackbone(name=None, dims=MiTDims(embed_dims=embed_dims, num_heads=num_heads), drop_path=0.0)
+    return ModelConfig(backbone=backbone, decoder=SegFormerDecoder(embed_dim=embed_dim, dropout=0.0),
+                       **model_fields)
+
+
+def tiny_model_mapping(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4), embed_dim: int = 16) -> dict:
+    """:func:`tiny_model_config` as the YAML mapping of the ``model`` section."""
+    return tiny_model_config(embed_dims, num_heads, embed_dim).model_dump()
