@@ -8,6 +8,9 @@
       scribbles/<split>/x.png   class ids 0..K-1, ignore_index = unlabeled (same stem as the image)
       masks/<split>/x.png       optional dense ground truth (same stem), ignore_index = ignore
 
+A split without scribble PNGs (e.g. ``val`` with images + masks only) is listed with ``scribble=None``:
+it can be evaluated, not trained on.
+
 ``dataset.yaml`` is validated with pydantic; an unknown key is an error naming the key.
 """
 
@@ -104,7 +107,9 @@ def open_folder_dataset(root: str | Path, split: str = "train") -> tuple[Dataset
     """Read ``dataset.yaml`` and list the samples of ``split`` (union of image and scribble stems).
 
     A scribble without image gets the expected image path ``images/<split>/<stem>.*`` (missing), so
-    validation reports it; open_dataset's file check raises on it.
+    validation reports it; open_dataset's file check raises on it. A split whose ``scribbles/<split>/``
+    is absent or holds no PNG is an evaluation split: every sample gets ``scribble=None`` (and likewise
+    ``mask=None`` without mask PNGs). Once the folder holds one scribble, every image needs one.
     """
     root = Path(root)
     spec = load_dataset_yaml(root / DATASET_YAML)
@@ -118,14 +123,15 @@ def open_folder_dataset(root: str | Path, split: str = "train") -> tuple[Dataset
             if (root / "images").is_dir() else []
         raise DataError(f"split folder {image_dir} not found (splits available: {available or 'none'})")
     images = _stems_to_files(image_dir, IMAGE_EXTENSIONS)
-    scribbles = _stems_to_files(scribble_dir, (".png",)) if scribble_dir.is_dir() else None
-    stems = sorted(set(images) | set(scribbles or ()))
+    scribbles = _stems_to_files(scribble_dir, (".png",)) if scribble_dir.is_dir() else {}
+    has_masks = mask_dir.is_dir() and bool(_stems_to_files(mask_dir, (".png",)))
+    stems = sorted(set(images) | set(scribbles))
     samples = [
         SampleFiles(
             name=stem,
             image=images.get(stem, image_dir / f"{stem}.*"),
-            scribble=(scribble_dir / f"{stem}.png") if scribbles is not None else None,
-            mask=(mask_dir / f"{stem}.png") if mask_dir.is_dir() else None,
+            scribble=(scribble_dir / f"{stem}.png") if scribbles else None,
+            mask=(mask_dir / f"{stem}.png") if has_masks else None,
         )
         for stem in stems
     ]

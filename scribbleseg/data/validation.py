@@ -3,7 +3,8 @@
 Each image is decoded, each scribble / dense mask is decoded and checked: present, readable, same
 size as its image, single-channel ids (an RGB-coloured label is reported with the conversion
 command), values in ``[0, K)`` or the ignore index. An image without any scribbled pixel is allowed
-(it only counts in the statistics). :func:`scan_dataset` also returns per-image class counts used by
+(it only counts in the statistics). A split without scribbles (``scribble=None``: images + dense
+masks, an evaluation split) is not an error; :attr:`DatasetScan.warnings` says so. :func:`scan_dataset` also returns per-image class counts used by
 ``scribbleseg data stats``.
 """
 
@@ -45,10 +46,11 @@ class SampleScan:
 
 @dataclass
 class DatasetScan:
-    """Problems found and per-sample scans of the readable samples."""
+    """Problems found (errors), warnings (the data is usable, but worth knowing) and per-sample scans."""
 
     problems: list[Problem] = field(default_factory=list)
     samples: list[SampleScan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _strip_path(message: str, path: Path) -> str:
@@ -106,7 +108,19 @@ def scan_dataset(info: DatasetInfo, samples: Sequence[SampleFiles],
             scan.samples.append(result)
         if progress is not None:
             progress(index + 1)
+    scan.warnings += split_warnings(info, samples)
     return scan
+
+
+def split_warnings(info: DatasetInfo, samples: Sequence[SampleFiles]) -> list[str]:
+    """What a split cannot be used for: no scribbles (evaluation only), nor dense masks (prediction only)."""
+    if not samples or any(s.scribble is not None for s in samples):
+        return []
+    if any(s.mask is not None for s in samples):
+        return [f"split '{info.split}' has no scribbles: it can be evaluated (images + dense masks) "
+                "but not trained on"]
+    return [f"split '{info.split}' has no scribbles and no dense masks: neither training nor evaluation "
+            "can use it (only prediction on its images)"]
 
 
 def validate_dataset(info: DatasetInfo, samples: Sequence[SampleFiles]) -> list[Problem]:
