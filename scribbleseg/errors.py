@@ -26,3 +26,12 @@ class ConfigError(ScribblesegError):
 
 class CheckpointError(ScribblesegError):
     """A checkpoint is missing, corrupt or incompatible with the requested model."""
+
+
+class OutputWriteError(ScribblesegError):
+    """An output file cannot be written (disk full, I/O error, no permission; the message names the file
+    and the reason). Raised by :mod:`scribbleseg.atomic_files`."""
+
+
+class OutputDirError(OutputWriteError):
+    """The output folder cannot be created or written to (the message names the folder)."""
