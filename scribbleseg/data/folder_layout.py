@@ -11,20 +11,21 @@
 A split without scribble PNGs (e.g. ``val`` with images + masks only) is listed with ``scribble=None``:
 it can be evaluated, not trained on.
 
-``dataset.yaml`` is validated with pydantic; an unknown key is an error naming the key.
+``dataset.yaml`` is read strictly (a repeated key is an error naming it and its line) and validated
+with pydantic; an unknown key is an error naming the key.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
 from scribbleseg.data.image_io import IMAGE_EXTENSIONS
 from scribbleseg.data.voc_classes import voc_color
 from scribbleseg.errors import DataError
+from scribbleseg.yaml_reading import read_yaml_file
 
 DATASET_YAML = "dataset.yaml"
 
@@ -76,14 +77,11 @@ def _describe_validation_error(err: ValidationError) -> str:
 
 
 def load_dataset_yaml(path: str | Path) -> FolderDatasetSpec:
-    """Parse and validate ``dataset.yaml``; DataError naming the file and the bad key."""
+    """Parse and validate ``dataset.yaml``; DataError naming the file and the bad (or repeated) key."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} not found: the folder layout needs a dataset.yaml with at least 'class_names'")
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not valid YAML: {err}") from err
+    content = read_yaml_file(path, DataError)
     if not isinstance(content, dict):
         raise DataError(f"{path} must be a mapping with at least 'class_names'")
     try:
