@@ -28,9 +28,10 @@ class CheckpointError(ScribblesegError):
     """A checkpoint is missing, corrupt or incompatible with the requested model."""
 
 
-class OutputWriteError(ScribblesegError):
+class OutputWriteError(ScribblesegError, OSError):
     """An output file cannot be written (disk full, I/O error, no permission; the message names the file
-    and the reason). Raised by :mod:`scribbleseg.atomic_files`."""
+    and the reason). Raised by :mod:`scribbleseg.atomic_files` from the original ``OSError`` (its
+    ``__cause__``); it is an ``OSError`` too, so ``except OSError`` around a write keeps working."""
 
 
 class OutputDirError(OutputWriteError):

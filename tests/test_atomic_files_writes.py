@@ -76,6 +76,7 @@ def test_failed_write_keeps_the_old_file_removes_the_temp_and_names_target_and_r
     message = str(caught.value)
     assert str(target) in message and os.strerror(code) in message and errno.errorcode[code] in message
     assert isinstance(caught.value, ScribblesegError) and isinstance(caught.value.__cause__, OSError)
+    assert isinstance(caught.value, OSError)  # callers that catch OSError around a write still do
     assert target.read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
 
