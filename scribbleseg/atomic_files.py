@@ -1,35 +1,172 @@
-"""Atomic file writes shared by every layer: a temp file in the destination folder, fsynced, then
-``os.replace``. A reader sees the old file or the complete new one, never a half-written file.
+"""Atomic file writes shared by every layer: THE one API for writing output files.
 
-Like ``scribbleseg.errors`` this module imports nothing from the package, so ``data`` (label PNGs,
-``dataset.yaml``) and ``engine`` (checkpoints, results, predictions) write through the same code.
+A file is written to a temporary file in the destination folder (``.<name>.<16 hex>.tmp``), fsynced,
+moved into place with ``os.replace`` and the folder is fsynced (where the platform supports it), so a
+reader sees the old file or the complete new one, never a half-written file, even after a crash.
+
+* Permissions follow the umask like any ``open(path, "w")``: the temporary file is created with mode
+  ``0o666`` and the kernel applies the umask (and a folder's default ACL) when it creates it, so the
+  final file is ``0o666 & ~umask`` (0o644 under umask 022). Nothing reads or changes the process umask,
+  so there is no race with other threads.
+* A failed write (disk full, I/O error, no permission, ...) removes the temporary file, leaves any
+  previous file untouched and raises :class:`~scribbleseg.errors.OutputWriteError` naming the file and
+  the reason (:class:`~scribbleseg.errors.OutputDirError` when the folder cannot be created). An
+  interrupt (``KeyboardInterrupt``) also removes the temporary file and propagates unchanged.
+* A process killed mid-write leaves its temporary file behind: :func:`remove_stale_temp_files`
+  deletes such orphans (call it on a folder no other live process is writing into, e.g. at the start
+  of a run).
+
+Like ``scribbleseg.errors`` this module imports nothing else from the package, so ``data`` (label
+PNGs, ``dataset.yaml``) and ``engine`` (checkpoints, results, predictions) write through the same code.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import secrets
 import tempfile
 from pathlib import Path
 
+from scribbleseg.errors import OutputDirError, OutputWriteError
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, creating the parent folder if needed; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{16}\.tmp$")
+_MAX_NAME_IN_TEMP = 200  # keeps ".<name>.<16 hex>.tmp" under the usual 255-byte file-name limit
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
+
+
+def describe_os_error(err: OSError) -> str:
+    """``"No space left on device (ENOSPC)"``: the reason of ``err`` with its errno name."""
+    name = errno.errorcode.get(err.errno) if err.errno is not None else None
+    reason = err.strerror or str(err) or type(err).__name__
+    return f"{reason} ({name})" if name else reason
+
+
+def _create_folder(folder: Path, purpose: str) -> Path:
+    """``mkdir -p folder``; OutputDirError naming it (and ``purpose``) when that is impossible."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputDirError(f"output path {folder} exists and is not a folder{purpose}")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputDirError(f"cannot create output folder {folder}{purpose}: {describe_os_error(err)}") from err
+    return folder
+
+
+def ensure_writable_dir(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (and parents) if needed and check that files can be created in it.
+
+    Raises :class:`OutputDirError` naming the folder when it cannot be created or is not writable.
+    """
+    path = _create_folder(Path(folder), "")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise OutputDirError(f"output folder {path} is not writable: {describe_os_error(err)}") from err
+    return path
+
+
+def temp_path_for(target: Path) -> Path:
+    """A fresh temporary name next to ``target``: ``.<name>.<16 random hex>.tmp``."""
+    return target.with_name(f".{target.name[:_MAX_NAME_IN_TEMP]}.{secrets.token_hex(8)}.tmp")
+
+
+def _create_temp_file(target: Path) -> tuple[int, Path]:
+    """Open a new temporary file next to ``target`` with mode 0o666 (the kernel applies the umask)."""
+    while True:
+        temp = temp_path_for(target)
+        try:
+            return os.open(temp, _CREATE_FLAGS, 0o666), temp
+        except FileExistsError:  # 2**64 names: only a collision with another writer, try another
+            continue
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """``os.write`` until every byte is written (a write may be partial)."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "the file system accepted no more bytes")
+        view = view[written:]
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable by fsyncing the folder; best effort (Windows and some file systems
+    cannot, and the file's own data is already on disk by then)."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
+    """Write ``data`` to ``path`` atomically, creating the parent folder if needed; returns the path.
+
+    Raises :class:`OutputWriteError` (the file and the reason) when the write fails and
+    :class:`OutputDirError` when the parent folder cannot be created.
+    """
+    target = Path(path)
+    _create_folder(target.parent, f" (for {target.name})")
+    temp: Path | None = None
+    try:
+        fd, temp = _create_temp_file(target)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+        temp = None
+    except OSError as err:
+        raise OutputWriteError(f"cannot write {target}: {describe_os_error(err)}") from err
+    finally:
+        if temp is not None:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass  # already gone, or the folder became unwritable: nothing more can be done
+    _fsync_folder(target.parent)
     return target
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically."""
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
     return atomic_write_bytes(path, text.encode(encoding))
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+    """Delete the temporary files (``.<name>.<16 hex>.tmp``) that killed writers left in ``folder``.
+
+    Only regular files with exactly that name pattern are removed; other files, folders and symlinks are
+    left alone. Call it only when no other live process writes into ``folder`` (it would delete that
+    process's file in progress). Returns the removed paths, sorted; ``[]`` when ``folder`` does not exist.
+    Raises :class:`OutputWriteError` when an orphan cannot be removed.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    candidates = root.rglob(".*.tmp") if recursive else root.glob(".*.tmp")
+    removed = []
+    for path in sorted(candidates):
+        if not _TEMP_NAME.match(path.name) or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise OutputWriteError(f"cannot remove stale temporary file {path}: {describe_os_error(err)}") from err
+        removed.append(path)
+    return removed

@@ -26,3 +26,13 @@ class ConfigError(ScribblesegError):
 
 class CheckpointError(ScribblesegError):
     """A checkpoint is missing, corrupt or incompatible with the requested model."""
+
+
+class OutputWriteError(ScribblesegError, OSError):
+    """An output file cannot be written (disk full, I/O error, no permission; the message names the file
+    and the reason). Raised by :mod:`scribbleseg.atomic_files` from the original ``OSError`` (its
+    ``__cause__``); it is an ``OSError`` too, so ``except OSError`` around a write keeps working."""
+
+
+class OutputDirError(OutputWriteError):
+    """The output folder cannot be created or written to (the message names the folder)."""

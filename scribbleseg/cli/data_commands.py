@@ -68,6 +68,8 @@ def stats_command(
                       f"{100 * stats.class_scribbled_pixels[class_id] / total_scribbled:.1f}",
                       f"{100 * stats.class_mask_pixels[class_id] / max(stats.total_pixels, 1):.1f}")
     console.print(table)
+    for warning in scan.warnings:
+        _console(stderr=True).print(f"[yellow]warning:[/] {warning}")
     if scan.problems:
         err = _console(stderr=True)
         err.print(f"[bold red]{len(scan.problems)} problem(s) found:[/]")

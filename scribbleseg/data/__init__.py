@@ -10,6 +10,7 @@ Public API (contract with the engine, see docs/ARCHITECTURE.md)::
     build_train_transform(crop_size=512), build_eval_transform()
     make_synthetic_dataset(out_dir, seed=0, num_train=200, num_val=50, size=128)
     validate_dataset(info, samples) -> list[Problem]
+    find_unscribbled(samples, info, workers=4) -> list[SampleFiles]   (scribbles with no labelled pixel)
 
 Label convention: class ids ``0..K-1`` (background = 0 for VOC and the synthetic set), 255 =
 unlabeled (scribbles) / ignored (dense ground truth). This package imports only
@@ -29,6 +30,7 @@ from scribbleseg.data.image_io import (
 )
 from scribbleseg.data.open_dataset import detect_layout, open_dataset
 from scribbleseg.data.palette_conversion import convert_palette_folder, rgb_to_ids
+from scribbleseg.data.scribble_coverage import describe_unscribbled, find_unscribbled
 from scribbleseg.data.scribble_simulation import simulate_scribble_folder, simulate_scribbles
 from scribbleseg.data.scribblesup_xml import convert_scribblesup_folder, parse_scribblesup_xml
 from scribbleseg.data.stats import DatasetStats, compute_stats
@@ -46,6 +48,7 @@ __all__ = [
     "convert_scribblesup_folder", "parse_scribblesup_xml",
     "convert_palette_folder", "rgb_to_ids",
     "validate_dataset", "scan_dataset", "Problem", "compute_stats", "DatasetStats",
+    "find_unscribbled", "describe_unscribbled",
     "classes_present", "class_pixel_counts", "image_level_labels",
     "read_rgb_image", "read_label_map", "write_png_atomic", "list_image_files", "IMAGE_EXTENSIONS",
     "RGBLabelError", "VOC_CLASS_NAMES", "VOC_PALETTE",

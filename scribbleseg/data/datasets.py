@@ -85,7 +85,8 @@ class ScribbleDataset(_TransformedPairs):
     """Training samples: image, scribble and the classes present in the transformed scribble.
 
     Args:
-        samples: from :func:`open_dataset`; every sample needs a scribble file.
+        samples: from :func:`open_dataset`; every sample needs a scribble file (a split listed
+            with ``scribble=None``, i.e. an evaluation split, raises :class:`DataError`).
         info: the data set's :class:`DatasetInfo`.
         transform: albumentations-style ``transform(image=, mask=) -> dict`` (e.g.
             :func:`build_train_transform`); default: normalise only.
@@ -98,8 +99,11 @@ class ScribbleDataset(_TransformedPairs):
         super().__init__(samples, info, transform)
         without = [s.name for s in self.samples if s.scribble is None]
         if without:
-            raise DataError(f"{len(without)} training sample(s) have no scribble folder/file "
-                            f"(e.g. '{without[0]}' in {info.root}); check the scribble directory")
+            folder = f"scribbles/{info.split}/" if info.layout == "folder" else \
+                "pascal_2012_scribble/ (or the folder given as scribble_dir)"
+            raise DataError(f"split '{info.split}' of {info.root} has no scribbles ({len(without)} of "
+                            f"{len(self.samples)} samples, e.g. '{without[0]}'): training needs a scribble PNG "
+                            f"per image in {folder}")
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         sample = self.samples[index]

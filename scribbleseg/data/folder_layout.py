@@ -8,20 +8,24 @@
       scribbles/<split>/x.png   class ids 0..K-1, ignore_index = unlabeled (same stem as the image)
       masks/<split>/x.png       optional dense ground truth (same stem), ignore_index = ignore
 
-``dataset.yaml`` is validated with pydantic; an unknown key is an error naming the key.
+A split without scribble PNGs (e.g. ``val`` with images + masks only) is listed with ``scribble=None``:
+it can be evaluated, not trained on.
+
+``dataset.yaml`` is read strictly (a repeated key is an error naming it and its line) and validated
+with pydantic; an unknown key is an error naming the key.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
 from scribbleseg.data.image_io import IMAGE_EXTENSIONS
 from scribbleseg.data.voc_classes import voc_color
 from scribbleseg.errors import DataError
+from scribbleseg.yaml_reading import read_yaml_file
 
 DATASET_YAML = "dataset.yaml"
 
@@ -73,14 +77,11 @@ def _describe_validation_error(err: ValidationError) -> str:
 
 
 def load_dataset_yaml(path: str | Path) -> FolderDatasetSpec:
-    """Parse and validate ``dataset.yaml``; DataError naming the file and the bad key."""
+    """Parse and validate ``dataset.yaml``; DataError naming the file and the bad (or repeated) key."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} not found: the folder layout needs a dataset.yaml with at least 'class_names'")
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not valid YAML: {err}") from err
+    content = read_yaml_file(path, DataError)
     if not isinstance(content, dict):
         raise DataError(f"{path} must be a mapping with at least 'class_names'")
     try:
@@ -104,7 +105,9 @@ def open_folder_dataset(root: str | Path, split: str = "train") -> tuple[Dataset
     """Read ``dataset.yaml`` and list the samples of ``split`` (union of image and scribble stems).
 
     A scribble without image gets the expected image path ``images/<split>/<stem>.*`` (missing), so
-    validation reports it; open_dataset's file check raises on it.
+    validation reports it; open_dataset's file check raises on it. A split whose ``scribbles/<split>/``
+    is absent or holds no PNG is an evaluation split: every sample gets ``scribble=None`` (and likewise
+    ``mask=None`` without mask PNGs). Once the folder holds one scribble, every image needs one.
     """
     root = Path(root)
     spec = load_dataset_yaml(root / DATASET_YAML)
@@ -118,14 +121,15 @@ def open_folder_dataset(root: str | Path, split: str = "train") -> tuple[Dataset
             if (root / "images").is_dir() else []
         raise DataError(f"split folder {image_dir} not found (splits available: {available or 'none'})")
     images = _stems_to_files(image_dir, IMAGE_EXTENSIONS)
-    scribbles = _stems_to_files(scribble_dir, (".png",)) if scribble_dir.is_dir() else None
-    stems = sorted(set(images) | set(scribbles or ()))
+    scribbles = _stems_to_files(scribble_dir, (".png",)) if scribble_dir.is_dir() else {}
+    has_masks = mask_dir.is_dir() and bool(_stems_to_files(mask_dir, (".png",)))
+    stems = sorted(set(images) | set(scribbles))
     samples = [
         SampleFiles(
             name=stem,
             image=images.get(stem, image_dir / f"{stem}.*"),
-            scribble=(scribble_dir / f"{stem}.png") if scribbles is not None else None,
-            mask=(mask_dir / f"{stem}.png") if mask_dir.is_dir() else None,
+            scribble=(scribble_dir / f"{stem}.png") if scribbles else None,
+            mask=(mask_dir / f"{stem}.png") if has_masks else None,
         )
         for stem in stems
     ]

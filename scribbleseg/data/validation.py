@@ -2,8 +2,10 @@
 
 Each image is decoded, each scribble / dense mask is decoded and checked: present, readable, same
 size as its image, single-channel ids (an RGB-coloured label is reported with the conversion
-command), values in ``[0, K)`` or the ignore index. An image without any scribbled pixel is allowed
-(it only counts in the statistics). :func:`scan_dataset` also returns per-image class counts used by
+command), values in ``[0, K)`` or the ignore index. A scribble without any labelled pixel is a
+warning (names and count in :attr:`DatasetScan.warnings`); when *every* scribble is empty it is a
+problem (nothing to train on). A split without scribbles (``scribble=None``: images + dense
+masks, an evaluation split) is not an error; :attr:`DatasetScan.warnings` says so. :func:`scan_dataset` also returns per-image class counts used by
 ``scribbleseg data stats``.
 """
 
@@ -18,6 +20,7 @@ import numpy as np
 from scribbleseg.data.class_labels import class_pixel_counts
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
 from scribbleseg.data.image_io import label_value_problem, read_label_array, read_rgb_image
+from scribbleseg.data.scribble_coverage import describe_unscribbled
 from scribbleseg.errors import DataError
 
 
@@ -45,10 +48,11 @@ class SampleScan:
 
 @dataclass
 class DatasetScan:
-    """Problems found and per-sample scans of the readable samples."""
+    """Problems found (errors), warnings (the data is usable, but worth knowing) and per-sample scans."""
 
     problems: list[Problem] = field(default_factory=list)
     samples: list[SampleScan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _strip_path(message: str, path: Path) -> str:
@@ -106,7 +110,34 @@ def scan_dataset(info: DatasetInfo, samples: Sequence[SampleFiles],
             scan.samples.append(result)
         if progress is not None:
             progress(index + 1)
+    scan.warnings += split_warnings(info, samples)
+    _report_unscribbled(scan, info, samples)
     return scan
+
+
+def _report_unscribbled(scan: DatasetScan, info: DatasetInfo, samples: Sequence[SampleFiles]) -> None:
+    """Scribbles without any labelled pixel: a warning when some are, a problem when all are
+    (training on them would run with loss 0)."""
+    empty = [s.name for s in scan.samples if s.scribble_counts is not None and int(s.scribble_counts.sum()) == 0]
+    scribbled = [s for s in samples if s.scribble is not None]
+    if not empty:
+        return
+    message = describe_unscribbled(empty, len(scribbled), info.ignore_index)
+    if len(empty) < len(scribbled):
+        scan.warnings.append(message)
+        return
+    scan.problems.append(Problem(scribbled[0].scribble.parent, f"{message}; nothing to train on"))
+
+
+def split_warnings(info: DatasetInfo, samples: Sequence[SampleFiles]) -> list[str]:
+    """What a split cannot be used for: no scribbles (evaluation only), nor dense masks (prediction only)."""
+    if not samples or any(s.scribble is not None for s in samples):
+        return []
+    if any(s.mask is not None for s in samples):
+        return [f"split '{info.split}' has no scribbles: it can be evaluated (images + dense masks) "
+                "but not trained on"]
+    return [f"split '{info.split}' has no scribbles and no dense masks: neither training nor evaluation "
+            "can use it (only prediction on its images)"]
 
 
 def validate_dataset(info: DatasetInfo, samples: Sequence[SampleFiles]) -> list[Problem]:

@@ -12,10 +12,12 @@
 A split list line is a stem (``2007_000032``) or DeepLab's ``/JPEGImages/x.jpg /SegmentationClassAug/x.png``
 form; the first token's stem is used. The dense GT is optional per sample: VOC's SegmentationClass
 covers only the segmentation subset, so ``SampleFiles.mask`` is set only where the file exists.
+A split none of whose images has a scribble file is an evaluation split (``scribble=None``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
@@ -58,6 +60,12 @@ def read_split_list(path: Path) -> list[str]:
     return stems
 
 
+def _png_stems(folder: Path) -> set[str]:
+    """Stems of the PNG files directly in ``folder`` (one directory listing, fast for 10k files)."""
+    with os.scandir(folder) as entries:
+        return {entry.name[:-4] for entry in entries if entry.name.lower().endswith(".png")}
+
+
 def _resolve_folder(root: Path, folder: str | Path) -> Path:
     folder = Path(folder)
     if folder.is_absolute():
@@ -73,7 +81,9 @@ def open_voc_dataset(root: str | Path, split: str = "train", scribble_dir: str |
 
     Args:
         scribble_dir: folder of scribble PNGs, relative to the root (or its parent) or absolute;
-            default ``pascal_2012_scribble``. When it does not exist, samples get ``scribble=None``.
+            default ``pascal_2012_scribble``. When it does not exist or holds no scribble of this
+            split (e.g. ``val``: images + dense GT only), samples get ``scribble=None``; when it holds
+            some, every sample's scribble path is listed and missing ones are reported.
         mask_dir: dense GT folder; default: the first of SegmentationClassAug, SegmentationClass found.
     """
     root = find_voc_root(Path(root))
@@ -89,13 +99,14 @@ def open_voc_dataset(root: str | Path, split: str = "train", scribble_dir: str |
         mask_folder = next((root / d for d in DENSE_GT_DIRS if (root / d).is_dir()), None)
     info = DatasetInfo(class_names=VOC_CLASS_NAMES, palette=VOC_PALETTE, ignore_index=255, root=root,
                        layout="voc", split=split)
+    split_has_scribbles = scribble_folder.is_dir() and not _png_stems(scribble_folder).isdisjoint(stems)
     samples = []
     for stem in stems:
         mask = mask_folder / f"{stem}.png" if mask_folder is not None else None
         samples.append(SampleFiles(
             name=stem,
             image=root / "JPEGImages" / f"{stem}.jpg",
-            scribble=scribble_folder / f"{stem}.png" if scribble_folder.is_dir() else None,
+            scribble=scribble_folder / f"{stem}.png" if split_has_scribbles else None,
             mask=mask if mask is not None and mask.is_file() else None,
         ))
     return info, samples

@@ -8,38 +8,14 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from scribbleseg.atomic_files import atomic_write_bytes as write_bytes_atomically
-from scribbleseg.errors import ScribblesegError
-
-
-class OutputDirError(ScribblesegError):
-    """The output folder cannot be created or written to (the message names the folder)."""
-
-
-def ensure_writable_dir(folder: str | os.PathLike[str]) -> Path:
-    """Create ``folder`` (and parents) if needed and check that files can be created in it.
-
-    Raises :class:`OutputDirError` naming the folder when it cannot be created or is not writable.
-    """
-    path = Path(folder)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputDirError(f"cannot create output folder {path}: {err.strerror or err}") from err
-    if not path.is_dir():
-        raise OutputDirError(f"output path {path} exists and is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise OutputDirError(f"output folder {path} is not writable: {err.strerror or err}") from err
-    return path
+from scribbleseg.atomic_files import ensure_writable_dir  # noqa: F401  re-exported until folded in
+from scribbleseg.errors import OutputDirError  # noqa: F401  re-exported until folded in
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
