@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from scribbleseg.engine.config import ExperimentConfig, ModelConfig, PfaConfig
 from scribbleseg.models import MixTransformer, SegFormerHead, load_encoder_weights
 from scribbleseg.pfa import PFASegmentor, PFASettings
@@ -51,8 +49,7 @@ def build_segmentor(cfg: ExperimentConfig, num_classes: int, load_pretrained: bo
     """
     encoder = build_encoder(cfg.model)
     if load_pretrained and cfg.model.pretrained:
-        path = Path(cfg.model.pretrained).expanduser()
-        load_encoder_weights(encoder, path)
+        load_encoder_weights(encoder, cfg.model.pretrained)  # a path or a Hugging Face Hub id
     head = SegFormerHead(in_channels=encoder.embed_dims, num_classes=num_classes,
                          embed_dim=cfg.model.embed_dim, dropout=cfg.model.dropout)
     return PFASegmentor(encoder, head, num_classes=num_classes, settings=pfa_settings(cfg.pfa, ignore_index))
