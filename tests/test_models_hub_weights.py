@@ -146,7 +146,8 @@ def test_online_only_weight_and_config_files_are_requested_and_the_bin_only_with
 
     repos = {"a/new": ["config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5", "onnx/model.onnx",
                        "onnx/config.json", "README.md"],
-             "a/old": ["config.json", "pytorch_model.bin", "flax_model.msgpack"]}
+             "a/old": ["config.json", "pytorch_model.bin", "flax_model.msgpack"],
+             "a/tf-only": ["config.json", "tf_model.h5"]}
     requests = []
 
     def fake_snapshot_download(repo_id, *, cache_dir, allow_patterns, ignore_patterns, local_files_only):
@@ -172,6 +173,8 @@ def test_online_only_weight_and_config_files_are_requested_and_the_bin_only_with
     assert sorted(p.name for p in old.iterdir()) == ["config.json", "pytorch_model.bin"]
     assert requests == [("a/new", ("*.json", "*.safetensors"), False), ("a/old", ("*.json", "*.safetensors"), False),
                         ("a/old", ("pytorch_model.bin",), False)]
+    with pytest.raises(WeightsError, match=r"repository a/tf-only .* holds no \*\.safetensors or pytorch_model\.bin"):
+        resolve_weights_path("a/tf-only")
 
 
 def test_an_id_missing_from_the_offline_cache_says_how_to_fetch_it(offline_cache) -> None:

@@ -78,8 +78,8 @@ def resolve_weights_path(spec: str | os.PathLike[str]) -> Path:
 
 def weight_files_in(folder: Path) -> list[Path]:
     """The files of ``folder`` that make up the weights: top-level ``*.json`` plus ``*.safetensors``,
-    or ``pytorch_model.bin`` when there is no safetensors file."""
-    files = sorted(p for p in folder.iterdir() if p.is_file())
+    or ``pytorch_model.bin`` when there is no safetensors file (none when ``folder`` does not exist)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     safetensors = [p for p in files if p.name.endswith(".safetensors")]
     weights = safetensors or [p for p in files if p.name in PICKLE_WEIGHTS]
     return sorted([p for p in files if p.suffix == ".json"] + weights)
@@ -94,15 +94,15 @@ def download_hub_weights(repo_id: str) -> Path:
     offline = hub_offline()
     try:
         folder = _snapshot(repo_id, CONFIG_AND_SAFETENSORS, offline)
-        if not any(p.name.endswith(".safetensors") for p in folder.iterdir()):
+        if not any(p.name.endswith(".safetensors") for p in weight_files_in(folder)):
             folder = _snapshot(repo_id, PICKLE_WEIGHTS, offline)
     except Exception as err:  # network, Hub and cache failures all become one user-facing message
         raise _explain(repo_id, err, offline) from err
     if not any(p.suffix in (".safetensors", ".bin") for p in weight_files_in(folder)):
-        names = ", ".join(sorted(p.name for p in folder.iterdir())) or "none"
+        names = ", ".join(sorted(p.name for p in folder.iterdir())) if folder.is_dir() else ""
         where = "the cached snapshot" if offline else "Hugging Face repository"
         raise WeightsError(f"{where} {repo_id} ({folder}) holds no *.safetensors or pytorch_model.bin at its top "
-                           f"level (files: {names})" + (f": {_fetch_hint(repo_id)}" if offline else ""))
+                           f"level (files: {names or 'none'})" + (f": {_fetch_hint(repo_id)}" if offline else ""))
     return folder
 
 
