@@ -28,11 +28,13 @@ import re
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from scribbleseg.errors import OutputDirError, OutputWriteError
 
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{16}\.tmp$")
 _MAX_NAME_IN_TEMP = 200  # keeps ".<name>.<16 hex>.tmp" under the usual 255-byte file-name limit
+_COPY_CHUNK = 16 * 1024 * 1024
 _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
                  | getattr(os, "O_CLOEXEC", 0))
 
@@ -111,19 +113,14 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
-    """Write ``data`` to ``path`` atomically, creating the parent folder if needed; returns the path.
-
-    Raises :class:`OutputWriteError` (the file and the reason) when the write fails and
-    :class:`OutputDirError` when the parent folder cannot be created.
-    """
-    target = Path(path)
+def _atomic_write(target: Path, fill: Callable[[int], None]) -> Path:
+    """Create a temp file beside ``target``, let ``fill(fd)`` write it, fsync, rename onto ``target``."""
     _create_folder(target.parent, f" (for {target.name})")
     temp: Path | None = None
     try:
         fd, temp = _create_temp_file(target)
         try:
-            _write_all(fd, data)
+            fill(fd)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -139,6 +136,28 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | m
                 pass  # already gone, or the folder became unwritable: nothing more can be done
     _fsync_folder(target.parent)
     return target
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
+    """Write ``data`` to ``path`` atomically, creating the parent folder if needed; returns the path.
+
+    Raises :class:`OutputWriteError` (the file and the reason) when the write fails and
+    :class:`OutputDirError` when the parent folder cannot be created.
+    """
+    return _atomic_write(Path(path), lambda fd: _write_all(fd, data))
+
+
+def atomic_copy_file(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Copy the content of ``source`` (symlinks followed) to ``path`` atomically, streamed; returns the path.
+
+    The result is a plain file with ``source``'s bytes, never a link (e.g. out of a Hugging Face cache).
+    """
+    def fill(fd: int) -> None:
+        with open(source, "rb") as reader:
+            while chunk := reader.read(_COPY_CHUNK):
+                _write_all(fd, chunk)
+
+    return _atomic_write(Path(path), fill)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:

@@ -15,6 +15,7 @@ import torch
 
 from scribbleseg.errors import WeightsError
 from scribbleseg.models import MixTransformer, load_encoder_weights, read_state_dict
+from segformer_reference import random_segformer
 
 transformers = pytest.importorskip("transformers")
 
@@ -24,14 +25,8 @@ TOLERANCE = 1e-5
 def hf_model(variant: str, seed: int = 0):
     """Random ``SegformerModel`` with the architecture of ``variant`` (eval mode)."""
     widths = {"mit_b0": [32, 64, 160, 256], "mit_b1": [64, 128, 320, 512]}[variant]
-    config = transformers.SegformerConfig(hidden_sizes=widths, num_attention_heads=[1, 2, 5, 8],
-                                          depths=[2, 2, 2, 2], sr_ratios=[8, 4, 2, 1])
-    torch.manual_seed(seed)
-    model = transformers.SegformerModel(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model
+    return random_segformer(seed, hidden_sizes=widths, num_attention_heads=[1, 2, 5, 8], depths=[2, 2, 2, 2],
+                            sr_ratios=[8, 4, 2, 1])
 
 
 def saved_reference(folder, variant: str, seed: int, size: tuple[int, int]):

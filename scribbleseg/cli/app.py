@@ -23,6 +23,7 @@ from scribbleseg.cli import (
     plot_command,
     predict_command,
     train_command,
+    weights_command,
 )
 
 USER_ERROR_EXIT_CODE = 2
@@ -50,7 +51,7 @@ app = typer.Typer(
 )
 
 for _module in (info_command, data_commands, train_command, eval_command, predict_command,
-                plot_command, demo_command):
+                plot_command, demo_command, weights_command):
     _module.register(app)
 
 

@@ -8,8 +8,6 @@ given input size, then the shapes of the four stage maps, the fused features F a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import typer
 from rich.console import Console
@@ -39,8 +37,8 @@ def info(
     size: int = typer.Option(512, min=32, help="Square input size for FLOPs and the forward check."),
     strides: str = typer.Option("4,2,2,2", help="Per-stage strides; the PFA authors use 4,2,2,1."),
     embed_dim: int = typer.Option(256, min=1, help="Decoder embedding width E."),
-    weights: Path | None = typer.Option(None, help="Optional encoder weights to load as a check "
-                                                   "(NVlabs .pth, Hugging Face folder / file, scribbleseg)."),
+    weights: str | None = typer.Option(None, help="Optional encoder weights to load as a check (NVlabs .pth, "
+                                                  "Hugging Face folder / file / Hub id, scribbleseg)."),
 ) -> None:
     """Print parameters (M) and FLOPs of encoder + decoder and run one forward pass as a check."""
     console = Console()

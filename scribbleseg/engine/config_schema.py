@@ -66,7 +66,8 @@ class ModelConfig(StrictModel):
 
     backbone: BackboneSettings = Field(default_factory=MiTBackbone)
     decoder: DecoderSettings = Field(default_factory=SegFormerDecoder)
-    pretrained: str | None = Field(None, description="encoder weights: a file or folder")
+    pretrained: str | None = Field(None, description="encoder weights: a file, a folder or a Hugging Face "
+                                                      "Hub id (e.g. nvidia/mit-b1)")
     freeze_encoder_norms: bool = Field(False, description="no gradient into the encoder's normalisation "
                                                           "layers (the PFA authors' released code)")
 

@@ -9,7 +9,6 @@ builder here, and its name in ``ExperimentConfig.method``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
@@ -27,7 +26,7 @@ def build_network(model_cfg: ModelConfig, num_classes: int, load_pretrained: boo
     """(encoder, decoder) of ``model``; the encoder gets ``model.pretrained`` when ``load_pretrained``."""
     encoder = build_backbone(model_cfg.backbone)
     if load_pretrained and model_cfg.pretrained:
-        load_encoder_weights(encoder, Path(model_cfg.pretrained).expanduser())
+        load_encoder_weights(encoder, model_cfg.pretrained)  # a path or a Hugging Face Hub id
     head = build_decoder(model_cfg.decoder, encoder.out_channels, num_classes)
     return encoder, head
 

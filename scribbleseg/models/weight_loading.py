@@ -1,5 +1,8 @@
 """Load pretrained MiT encoder weights from a local file or folder into a :class:`MixTransformer`.
 
+A Hugging Face Hub id (``nvidia/mit-b1``) is first turned into its cached snapshot folder, downloading
+it if needed (:func:`scribbleseg.models.hub_weights.resolve_weights_path`; an existing path always wins).
+
 Accepted (see :mod:`scribbleseg.models.weight_key_maps` for the key layouts):
 
 * NVlabs ImageNet files ``mit_b*.pth`` (plain state dict or wrapped in ``{"state_dict": ...}`` /
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 
 from scribbleseg.errors import WeightsError
+from scribbleseg.models.hub_weights import resolve_weights_path
 from scribbleseg.models.weight_key_maps import LAYOUTS, convert_to_scribbleseg, detect_layout
 
 _HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -83,11 +87,11 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], Path]:
-    """Read every tensor of a weight file / HF folder on the CPU; returns ``(tensors, file read)``.
+    """Read every tensor of a weight file / HF folder / Hub id on the CPU; returns ``(tensors, file read)``.
 
     Raises :class:`WeightsError` naming the path when it is missing, unreadable or truncated.
     """
-    file = _resolve_file(Path(path).expanduser())
+    file = _resolve_file(resolve_weights_path(path))
     try:
         if file.suffix == ".safetensors" or file.name.endswith(".index.json"):
             state = _read_safetensors(file)
@@ -117,7 +121,7 @@ def _describe(encoder: nn.Module) -> str:
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> WeightLoadReport:
-    """Copy pretrained MiT weights from ``path`` into ``encoder`` (all encoder tensors or nothing).
+    """Copy pretrained MiT weights from ``path`` (a file, folder or Hub id) into ``encoder`` (all or nothing).
 
     Raises :class:`WeightsError` listing missing, unexpected and mis-shaped keys when the file does
     not fit (e.g. an MiT-B0 file for an MiT-B1 model); the encoder is left untouched in that case.
