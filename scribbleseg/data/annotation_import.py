@@ -157,10 +157,12 @@ class _FolderWriter:
     def check_target(self, image: Path) -> None:
         if image.suffix.lower() not in IMAGE_EXTENSIONS:
             raise DataError(f"image {image} has an unsupported type (use {', '.join(IMAGE_EXTENSIONS)})")
+        if self.written.get(image.stem) == image.name:
+            raise DataError(f"image {image.name} appears again in the export; only its first entry is imported")
         if image.stem in self.written:
             raise DataError(f"image {image.name} has the same stem as {self.written[image.stem]}, "
                             f"imported already (scribbles are named <stem>.png)")
-        clash = [p.name for p in self.image_dir.glob(f"{image.stem}.*") if p.name != image.name] \
+        clash = [p.name for p in self.image_dir.iterdir() if p.stem == image.stem and p.name != image.name] \
             if self.image_dir.is_dir() else []
         if clash:
             raise DataError(f"image {image.name} would sit next to {clash[0]} in {self.image_dir} (same stem)")

@@ -42,6 +42,7 @@ from scribbleseg.errors import DataError
 SKIPPED_SHAPES = {"box": "boxes are not scribbles", "ellipse": "not supported", "cuboid": "not supported",
                   "skeleton": "not supported"}
 _NOT_CLASSES = {"skeleton", "tag"}
+MAX_MASK_PIXELS = 1 << 26  # a <mask> box beyond 8192 x 8192 is refused rather than allocated
 
 
 class _BadShape(ValueError):
@@ -64,13 +65,15 @@ def _parse_points(element: ET.Element) -> np.ndarray:
 def _int_attribute(element: ET.Element, name: str) -> int:
     try:
         return int(round(float(element.get(name, ""))))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _BadShape(f"attribute {name}='{element.get(name)}' is not a number") from None
 
 
 def _parse_mask(element: ET.Element) -> BitMask:
     """``<mask rle="..." left top width height>`` -> BitMask (runs alternate unlabeled / labeled)."""
     width, height = _int_attribute(element, "width"), _int_attribute(element, "height")
+    if width * height > MAX_MASK_PIXELS:
+        raise _BadShape(f"mask box {width}x{height} is larger than {MAX_MASK_PIXELS} pixels")
     try:
         runs = np.array([int(v) for v in element.get("rle", "").split(",")], dtype=np.int64)
     except ValueError:
@@ -100,7 +103,10 @@ def _image_shapes(image: ET.Element, where: str, stroke_width: int) -> tuple[lis
         if element.tag not in ("polyline", "points", "polygon", "mask"):
             skipped[element.tag] += 1
             continue
-        name, label = f"<{element.tag}> #{number}", element.get("label", "")
+        name, label = f"<{element.tag}> #{number}", element.get("label", "").strip()
+        if not label:
+            warnings.append(f"{where}: {name} has no label, skipped")
+            continue
         try:
             geometry = _geometry(element, stroke_width)
             z_order = _int_attribute(element, "z_order") if element.get("z_order") else 0

@@ -76,7 +76,10 @@ class _BadResult(ValueError):
 
 
 def _percent_points(value: dict) -> np.ndarray:
-    points = np.asarray(value.get("points"), dtype=np.float64) if isinstance(value.get("points"), list) else None
+    try:
+        points = np.asarray(value["points"], dtype=np.float64) if isinstance(value.get("points"), list) else None
+    except (TypeError, ValueError):
+        points = None
     if points is None or points.ndim != 2 or points.shape[0] < 3 or points.shape[1] != 2 or not np.isfinite(points).all():
         raise _BadResult("'points' is not a list of at least 3 [x, y] percentages")
     return points / 100.0
@@ -113,14 +116,15 @@ def _result_geometry(result: dict, value: dict, width: int, height: int, point_r
 
 def _single_label(result: dict, value: dict) -> str:
     labels = value.get(result["type"])
-    if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
+    if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str) or not labels[0]:
         raise _BadResult(f"needs exactly one label in '{result['type']}', has {labels!r}")
     return labels[0]
 
 
 def _task_results(task: dict, where: str) -> tuple[list[tuple[str, dict, dict]], list[str]]:
     """Supported results ``(label, result, value)`` of the task's first usable annotation, and warnings."""
-    annotations = [a for a in task.get("annotations") or task.get("completions") or []
+    listed = task.get("annotations") or task.get("completions") or []  # "completions": Label Studio < 1.0
+    annotations = [a for a in (listed if isinstance(listed, list) else [])
                    if isinstance(a, dict) and not a.get("was_cancelled")]
     warnings = []
     if len(annotations) > 1:

@@ -26,55 +26,75 @@ import numpy as np
 from scribbleseg.errors import DataError
 
 
-class _BitReader:
-    """Reads unsigned big-endian fields from a bit string of '0' / '1' characters."""
-
-    def __init__(self, data: bytes) -> None:
-        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
-        self._bits = (bits + ord("0")).tobytes().decode("ascii")
-        self._position = 0
-
-    def read(self, count: int) -> int:
-        end = self._position + count
-        if end > len(self._bits):
-            raise DataError(f"brush RLE ends early (needs {end} bits, has {len(self._bits)})")
-        field = self._bits[self._position:end]
-        self._position = end
-        return int(field, 2)
-
-
-def _as_bytes(rle: Sequence[int]) -> bytes:
+def _as_bits(rle: Sequence[int]) -> str:
+    """The stream as a string of '0' / '1' (most significant bit of each byte first)."""
     try:
-        return bytes(rle)
+        data = bytes(rle)
     except (TypeError, ValueError) as err:
         raise DataError(f"brush RLE must be a list of bytes (integers 0..255): {err}") from None
+    return (np.unpackbits(np.frombuffer(data, dtype=np.uint8)) + ord("0")).tobytes().decode("ascii")
+
+
+def _ends_early(needed: int, available: int) -> DataError:
+    return DataError(f"brush RLE ends early (needs {needed} bits, has {available})")
 
 
 def decode_labelstudio_rle(rle: Sequence[int], expected_length: int | None = None) -> np.ndarray:
     """Decode ``rle`` (a list of byte values) -> ``[num]`` values (uint8 for 8-bit words).
 
-    ``expected_length`` (``H * W * 4`` for a brush) is checked before anything is allocated.
+    ``expected_length`` (``H * W * 4`` for a brush) is checked before anything is allocated. Runs are
+    collected as (value, length) and expanded with one ``np.repeat``; long literal runs are converted
+    with one matrix product, so the Python loop is per run, not per value.
     """
-    reader = _BitReader(_as_bytes(rle))
-    count = reader.read(32)
+    bits = _as_bits(rle)
+    available = len(bits)
+    header = 32 + 5 + 4 * 4
+    if available < header:
+        raise _ends_early(header, available)
+    count = int(bits[:32], 2)
     if expected_length is not None and count != expected_length:
         raise DataError(f"brush RLE holds {count} values, expected {expected_length} (width x height x 4)")
-    word_bits = reader.read(5) + 1
-    run_bits = [reader.read(4) + 1 for _ in range(4)]
-    dtype = np.uint8 if word_bits <= 8 else np.uint16 if word_bits <= 16 else np.uint32
-    out = np.zeros(count, dtype=dtype)
-    position = 0
-    while position < count:
-        repeat = reader.read(1)
-        length = reader.read(run_bits[reader.read(2)]) + 1
-        end = min(position + length, count)  # a run past the end is cut, as the reference decoder does
-        if repeat:
-            out[position:end] = reader.read(word_bits)
-        else:
-            values = [reader.read(word_bits) for _ in range(length)]
-            out[position:end] = values[: end - position]
-        position = end
-    return out
+    word = int(bits[32:37], 2) + 1
+    run_bits = [int(bits[37 + 4 * i: 41 + 4 * i], 2) + 1 for i in range(4)]
+    weights = np.int64(1) << np.arange(word - 1, -1, -1, dtype=np.int64)
+    values: list[int] = []
+    lengths: list[int] = []
+    blocks: list[tuple[int, np.ndarray]] = []  # (index in values, literal block) for long literal runs
+    position, cursor = 0, header
+    try:
+        while position < count:
+            token = int(bits[cursor:cursor + 3], 2)  # repeat flag, then the 2-bit run-width index
+            size = run_bits[token & 3]
+            length = int(bits[cursor + 3:cursor + 3 + size], 2) + 1
+            cursor += 3 + size
+            length = min(length, count - position) if token >> 2 else length  # a run past the end is cut
+            if token >> 2:
+                values.append(int(bits[cursor:cursor + word], 2))
+                lengths.append(length)
+                cursor += word
+            elif length <= 8:
+                values.extend(int(bits[cursor + k * word:cursor + (k + 1) * word], 2) for k in range(length))
+                lengths.extend([1] * length)
+                cursor += length * word
+            else:
+                block = np.frombuffer(bits[cursor:cursor + length * word].encode("ascii"), dtype=np.uint8)
+                blocks.append((len(values), (block - ord("0")).reshape(length, word).astype(np.int64) @ weights))
+                values.append(0)
+                lengths.append(-length)  # placeholder, filled from `blocks` below
+                cursor += length * word
+            if cursor > available:
+                raise _ends_early(cursor, available)
+            position += length
+    except ValueError:  # a field cut by the end of the stream (int('', 2) or a short reshape)
+        raise _ends_early(cursor + 1, available) from None
+    dtype = np.uint8 if word <= 8 else np.uint16 if word <= 16 else np.uint32
+    pieces, start = [], 0
+    for index, block in blocks:
+        pieces.append(np.repeat(np.asarray(values[start:index], dtype=np.int64), lengths[start:index]))
+        pieces.append(block)
+        start = index + 1
+    pieces.append(np.repeat(np.asarray(values[start:], dtype=np.int64), lengths[start:]))
+    return np.concatenate(pieces)[:count].astype(dtype)
 
 
 def decode_brush_mask(rle: Sequence[int], height: int, width: int) -> np.ndarray:
