@@ -136,11 +136,13 @@ def test_size_mismatch_and_clashing_stems_fail_only_their_image(tmp_path):
       <image name="a.png" width="12" height="10"><polyline label="cat" points="1,1;5,1"/></image>
       <image name="sub/a.png" width="12" height="10"/>
       <image name="c.png" width="13" height="10"/>
+      <image name="a.png" width="12" height="10"/>
     </annotations>""")
     report = import_cvat_xml(tmp_path / "x.xml", tmp_path / "im", tmp_path / "out")
-    assert report.converted == 1
-    assert any("same stem" in f for f in report.failed) and any("is 12x10 but the export says 13x10" in f
-                                                                  for f in report.failed)
+    assert report.converted == 1 and len(report.failed) == 3
+    assert "sub/a.png has the same stem as" in report.failed[0]
+    assert "is 12x10 but the export says 13x10" in report.failed[1]
+    assert "appears again in the export" in report.failed[2]
 
 
 def test_existing_dataset_yaml_with_other_classes_is_refused_before_writing(export, tmp_path):

@@ -152,15 +152,15 @@ class _FolderWriter:
         self.image_dir = out_dir / "images" / split
         self.scribble_dir = out_dir / "scribbles" / split
         self.palette = full_palette_bytes(tuple(tuple(c) for c in spec.palette), spec.ignore_index)
-        self.written: dict[str, str] = {}
+        self.written: dict[str, Path] = {}  # stem -> source image
 
     def check_target(self, image: Path) -> None:
         if image.suffix.lower() not in IMAGE_EXTENSIONS:
             raise DataError(f"image {image} has an unsupported type (use {', '.join(IMAGE_EXTENSIONS)})")
-        if self.written.get(image.stem) == image.name:
-            raise DataError(f"image {image.name} appears again in the export; only its first entry is imported")
+        if self.written.get(image.stem) == image:
+            raise DataError(f"image {image} appears again in the export; only its first entry is imported")
         if image.stem in self.written:
-            raise DataError(f"image {image.name} has the same stem as {self.written[image.stem]}, "
+            raise DataError(f"image {image} has the same stem as {self.written[image.stem]}, "
                             f"imported already (scribbles are named <stem>.png)")
         clash = [p.name for p in self.image_dir.iterdir() if p.stem == image.stem and p.name != image.name] \
             if self.image_dir.is_dir() else []
@@ -170,7 +170,7 @@ class _FolderWriter:
     def write(self, image: Path, scribble) -> None:
         atomic_write_bytes(self.image_dir / image.name, image.read_bytes())
         write_png_atomic(self.scribble_dir / f"{image.stem}.png", scribble, palette=self.palette)
-        self.written[image.stem] = image.name
+        self.written[image.stem] = image
 
 
 def _layers(item: ExportItem, shapes: list[LabelledShape], lookup: ClassLookup, height: int, width: int,
