@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from scribbleseg.cli.import_commands import import_cvat_command, import_labelstudio_command, print_conversion_report
 from scribbleseg.data import (
     VOC_PALETTE,
     compute_stats,
@@ -27,7 +28,6 @@ from scribbleseg.data import (
     scan_dataset,
     simulate_scribble_folder,
 )
-from scribbleseg.cli.import_commands import import_cvat_command, import_labelstudio_command, print_conversion_report
 from scribbleseg.data.folder_layout import DATASET_YAML, load_dataset_yaml
 from scribbleseg.errors import DataError
 
