@@ -2,7 +2,8 @@
 
 Commands: ``stats`` (validates every file, exits 2 listing the bad ones), ``synth`` (built-in
 synthetic set), ``simulate-scribbles`` (scribbles from dense masks, drop/shrink variants),
-``convert-scribblesup`` (ScribbleSup XML -> PNG) and ``convert-palette`` (RGB-coloured labels -> ids).
+``convert-scribblesup`` (ScribbleSup XML -> PNG), ``import-cvat`` / ``import-labelstudio`` (annotation-tool
+exports -> folder layout, :mod:`scribbleseg.cli.import_commands`) and ``convert-palette`` (RGB-coloured labels -> ids).
 A :class:`~scribbleseg.errors.ScribblesegError` raised here is printed as one line with exit code 2 by the
 root app's error group (``scribbleseg.cli.app.UserErrorGroup``).
 """
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from scribbleseg.cli.import_commands import import_cvat_command, import_labelstudio_command, print_conversion_report
 from scribbleseg.data import (
     VOC_PALETTE,
     compute_stats,
@@ -118,15 +120,11 @@ def convert_scribblesup_command(
 ) -> None:
     """Convert ScribbleSup XML annotations to scribble PNGs (VOC ids, 255 = unlabeled)."""
     report = convert_scribblesup_folder(xml_dir, out_dir, thickness=thickness)
-    console, err = _console(), _console(stderr=True)
-    for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
-    console.print(f"converted {report.converted} file(s) to {out_dir}"
-                  + (f", {len(report.warnings)} warning(s)" if report.warnings else ""))
-    if report.failed:
-        for failure in report.failed:
-            err.print(f"[bold red]failed:[/] {failure}")
-        raise typer.Exit(BAD_DATA_EXIT_CODE)
+    print_conversion_report(report, f"converted {report.converted} file(s) to {out_dir}")
+
+
+data_app.command("import-cvat")(import_cvat_command)
+data_app.command("import-labelstudio")(import_labelstudio_command)
 
 
 @data_app.command("convert-palette")

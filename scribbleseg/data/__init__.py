@@ -9,6 +9,8 @@ Public API (contract with the engine, see docs/ARCHITECTURE.md)::
     InferenceImages(folder_or_paths)[i]           -> dict(image, name, size, path)
     build_train_transform(crop_size=512), build_eval_transform()
     make_synthetic_dataset(out_dir, seed=0, num_train=200, num_val=50, size=128)
+    import_cvat_xml(xml, images_dir, out_dir, split="train")        -> ConversionReport (folder layout)
+    import_labelstudio_json(json, images_dir, out_dir, split="train") -> ConversionReport
     validate_dataset(info, samples) -> list[Problem]
     find_unscribbled(samples, info, workers=4) -> list[SampleFiles]   (scribbles with no labelled pixel)
 
@@ -18,6 +20,8 @@ unlabeled (scribbles) / ignored (dense ground truth). This package imports only
 """
 
 from scribbleseg.data.class_labels import class_pixel_counts, classes_present, image_level_labels
+from scribbleseg.data.conversion_report import ConversionReport
+from scribbleseg.data.cvat_import import import_cvat_xml, parse_cvat_xml
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
 from scribbleseg.data.datasets import EvalDataset, InferenceImages, ScribbleDataset
 from scribbleseg.data.image_io import (
@@ -28,6 +32,8 @@ from scribbleseg.data.image_io import (
     read_rgb_image,
     write_png_atomic,
 )
+from scribbleseg.data.labelstudio_import import import_labelstudio_json, parse_labelstudio_json
+from scribbleseg.data.labelstudio_rle import decode_labelstudio_rle
 from scribbleseg.data.open_dataset import detect_layout, open_dataset
 from scribbleseg.data.palette_conversion import convert_palette_folder, rgb_to_ids
 from scribbleseg.data.scribble_coverage import describe_unscribbled, find_unscribbled
@@ -45,7 +51,9 @@ __all__ = [
     "build_train_transform", "build_eval_transform", "IMAGENET_MEAN", "IMAGENET_STD",
     "make_synthetic_dataset", "SYNTHETIC_CLASS_NAMES",
     "simulate_scribbles", "simulate_scribble_folder",
-    "convert_scribblesup_folder", "parse_scribblesup_xml",
+    "convert_scribblesup_folder", "parse_scribblesup_xml", "ConversionReport",
+    "import_cvat_xml", "parse_cvat_xml", "import_labelstudio_json", "parse_labelstudio_json",
+    "decode_labelstudio_rle",
     "convert_palette_folder", "rgb_to_ids",
     "validate_dataset", "scan_dataset", "Problem", "compute_stats", "DatasetStats",
     "find_unscribbled", "describe_unscribbled",

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
-from scribbleseg.data.image_io import IMAGE_EXTENSIONS
+from scribbleseg.data.image_io import IMAGE_EXTENSIONS, write_text_atomic
 from scribbleseg.data.voc_classes import voc_color
 from scribbleseg.errors import DataError
 from scribbleseg.yaml_reading import read_yaml_file
@@ -84,10 +84,23 @@ def load_dataset_yaml(path: str | Path) -> FolderDatasetSpec:
     content = read_yaml_file(path, DataError)
     if not isinstance(content, dict):
         raise DataError(f"{path} must be a mapping with at least 'class_names'")
+    return validate_dataset_spec(content, str(path))
+
+
+def validate_dataset_spec(content: dict, source: str) -> FolderDatasetSpec:
+    """Validate a ``dataset.yaml`` mapping; DataError naming ``source`` and the bad key."""
     try:
         return FolderDatasetSpec.model_validate(content)
     except ValidationError as err:
-        raise DataError(f"{path}: {_describe_validation_error(err)}") from err
+        raise DataError(f"{source}: {_describe_validation_error(err)}") from err
+
+
+def write_dataset_yaml(root: str | Path, spec: FolderDatasetSpec) -> Path:
+    """Write ``root/dataset.yaml`` atomically (keys in schema order, unset optional keys left out)."""
+    path = Path(root) / DATASET_YAML
+    write_text_atomic(path, yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False,
+                                    default_flow_style=None))
+    return path
 
 
 def _stems_to_files(folder: Path, extensions: tuple[str, ...]) -> dict[str, Path]:

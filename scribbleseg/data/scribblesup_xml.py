@@ -28,10 +28,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from scribbleseg.data.conversion_report import ConversionReport
 from scribbleseg.data.image_io import write_png_atomic
+from scribbleseg.data.safe_xml import parse_xml_file
+from scribbleseg.data.scribble_drawing import stroke_mask
 from scribbleseg.data.voc_classes import VOC_PALETTE, full_palette_bytes, scribblesup_tag_to_id
 from scribbleseg.errors import DataError
 
@@ -60,10 +62,7 @@ def _int_child(element: ET.Element, name: str, path: Path) -> int:
 def parse_scribblesup_xml(path: str | Path) -> ScribbleAnnotation:
     """Parse one ScribbleSup XML file; DataError when it is not one (unknown tags are warnings)."""
     path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as err:
-        raise DataError(f"cannot read ScribbleSup XML {path}: {err}") from err
+    root = parse_xml_file(path, "ScribbleSup XML")
     size = root.find("size")
     if root.tag != "annotation" or size is None:
         raise DataError(f"{path} is not a ScribbleSup annotation (needs <annotation> with <size>)")
@@ -92,25 +91,9 @@ def parse_scribblesup_xml(path: str | Path) -> ScribbleAnnotation:
 def render_annotation(annotation: ScribbleAnnotation, thickness: int = 3, ignore_index: int = 255) -> np.ndarray:
     """``[H, W]`` uint8 scribble: polylines of class ids, ``ignore_index`` elsewhere (background drawn first)."""
     canvas = np.full((annotation.height, annotation.width), ignore_index, dtype=np.uint8)
-    kernel = np.ones((thickness, thickness), dtype=np.uint8)
     for class_id, points in sorted(annotation.strokes, key=lambda stroke: stroke[0] != 0):
-        line = np.zeros_like(canvas)
-        # 1-px polyline dilated by a thickness x thickness square: exactly `thickness` pixels wide
-        # (cv2's own thick lines are wider than asked for: thickness=3 draws 5 px)
-        cv2.polylines(line, [points.reshape(-1, 1, 2)], isClosed=False, color=1, thickness=1)
-        if points.shape[0] == 1 and 0 <= points[0, 0] < canvas.shape[1] and 0 <= points[0, 1] < canvas.shape[0]:
-            line[points[0, 1], points[0, 0]] = 1
-        canvas[cv2.dilate(line, kernel) > 0] = class_id
+        canvas[stroke_mask(points, thickness, annotation.height, annotation.width)] = class_id
     return canvas
-
-
-@dataclass
-class ConversionReport:
-    """Outcome of a folder conversion: files written, warnings, files that could not be converted."""
-
-    converted: int = 0
-    warnings: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
 
 
 def convert_scribblesup_folder(xml_dir: str | Path, out_dir: str | Path, thickness: int = 3) -> ConversionReport:
