@@ -182,7 +182,7 @@ def test_bf16_autocast_gives_a_finite_float32_loss_close_to_float32():
         loss = gated_crf_loss(half, images.bfloat16(), settings, **NORM)
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss) and torch.isfinite(half.grad.float()).all()
-    assert float(loss) == pytest.approx(float(reference), rel=0.05)
+    assert loss.item() == pytest.approx(reference.item(), rel=0.05)
 
 
 def test_bad_shapes_raise_value_errors_naming_the_argument():
