@@ -108,11 +108,14 @@ def test_gate_cuts_the_masked_cells_out():
 def test_gradcheck_float64():
     logits, images = random_case(seed=3, batch=1, classes=3, height=4, width=5)
     settings = GatedCRFSettings(kernels=WIDE, radius=2, downscale=1)
+    valid = torch.ones(1, 4, 5, dtype=torch.bool)
+    valid[0, 1, 1:3] = False
     logits = logits.double().requires_grad_()
-    assert torch.autograd.gradcheck(lambda x: gated_crf_loss(x, images, settings, **NORM), (logits,))
-    probs = logits.detach().softmax(1).requires_grad_()
-    assert torch.autograd.gradcheck(lambda p: gated_crf_loss(p, images, settings, from_logits=False, **NORM),
-                                    (probs,))
+    for gate in (None, valid):
+        assert torch.autograd.gradcheck(lambda x: gated_crf_loss(x, images, settings, gate, **NORM), (logits,))
+    probs = logits.detach().softmax(1).requires_grad_()  # perturbed off the simplex too: 1 - p_i.p_j as is
+    assert torch.autograd.gradcheck(
+        lambda p: gated_crf_loss(p, images, settings, valid, from_logits=False, **NORM), (probs,))
 
 
 def test_constant_one_hot_prediction_costs_nothing():

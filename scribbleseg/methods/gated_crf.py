@@ -22,10 +22,11 @@ valid. Predictions are resized to the grid (their probabilities: bilinear when e
 shrunk), so ``xy`` and ``radius`` mean the same image distance for a 1/4 (SegFormer) or 1/8 (DeepLab)
 decoder.
 
-The window is evaluated as ``(2r+1)^2 - 1`` shifted views of the grid. Since ``k_ij``, ``g_i g_j`` and
-``p_i . p_j`` are symmetric, only half of the offsets are visited and counted twice. Each offset costs a
-few ops on ``[N, K, h', w']``. An ``F.unfold`` of the probabilities would materialise ``[N, K, (2r+1)^2,
-h', w']`` (1.3 GB for batch 8, 21 classes, 128^2, r = 5) and is slower on CPU
+The window is evaluated as shifted views of the grid: ``w_ij = g_i g_j k_ij`` is symmetric, so each of
+the ``((2r+1)^2 - 1) / 2`` offsets ``o`` of one half of the window serves the pairs ``(i, i+o)`` and
+``(i+o, i)`` at once. The forward accumulates ``m_i = sum_j w_ij p_j``; the gradient is ``-2 m`` in closed
+form (``_PottsEnergy``), so the backward costs one multiply. An ``F.unfold`` of the probabilities would
+materialise ``[N, K, (2r+1)^2, h', w']`` (1.3 GB for batch 8, 21 classes, 128^2, r = 5) and is slower
 (``benchmarks/bench_methods_gated_crf.py``).
 """
 
@@ -115,14 +116,40 @@ def gated_crf_loss(predictions: Tensor, images: Tensor, settings: GatedCRFSettin
         probs = _resize_probabilities(probs, grid)
         rgb = _grid_rgb(images.detach().to(device=probs.device, dtype=dtype), settings.downscale, mean, std)
         gate = _grid_gate(valid, settings.downscale, probs)
-        energy = probs.new_zeros(())
-        for dy, dx in _half_window(settings.radius, grid):
+        energy = _PottsEnergy.apply(probs, rgb, gate, settings.kernels, settings.radius)
+        return energy / gate.sum().clamp(min=1.0)
+
+
+class _PottsEnergy(torch.autograd.Function):
+    """``sum_i sum_j w_ij (1 - p_i . p_j)`` over ordered window pairs, ``w_ij = g_i g_j k_ij``, and its gradient.
+
+    With the messages ``m_i = sum_j w_ij p_j`` ``[N, K, h, w]`` and degrees ``s_i = sum_j w_ij`` ``[N, 1, h, w]``
+    the energy is ``sum_i (s_i - p_i . m_i)`` and, ``w`` being symmetric, its gradient is ``-2 m``: one pass
+    over the offsets in the forward, none in the backward, no autograd graph per offset.
+    """
+
+    @staticmethod
+    def forward(ctx, probs: Tensor, rgb: Tensor, gate: Tensor, kernels: list[GatedCRFKernel],
+                radius: int) -> Tensor:
+        grid = tuple(probs.shape[-2:])
+        message = torch.zeros_like(probs)
+        degree = torch.zeros_like(gate)
+        for dy, dx in _half_window(radius, grid):
             here, there = _pair_slices(dy, dx, grid)
-            affinity = _kernel(rgb[here] - rgb[there], dy * dy + dx * dx, settings.kernels)
-            affinity = affinity * gate[here] * gate[there]
-            disagreement = 1.0 - (probs[here] * probs[there]).sum(1, keepdim=True)
-            energy = energy + (affinity * disagreement).sum()
-        return 2.0 * energy / gate.sum().clamp(min=1.0)
+            weight = _kernel(rgb[here] - rgb[there], dy * dy + dx * dx, kernels) * gate[here] * gate[there]
+            message[here].addcmul_(weight, probs[there])
+            message[there].addcmul_(weight, probs[here])
+            degree[here] += weight
+            degree[there] += weight
+        ctx.save_for_backward(message)
+        # per cell first, so that a constant one-hot prediction gives exactly 0 (m_i = s_i e_c bit for bit)
+        return (degree - (probs * message).sum(1, keepdim=True)).sum()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        (message,) = ctx.saved_tensors
+        return -2.0 * grad * message, None, None, None, None
 
 
 def _check_inputs(predictions: Tensor, images: Tensor, valid: Tensor | None, downscale: int,
