@@ -71,8 +71,9 @@ def _tiny_config(path: Path, data_root: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "data": {"root": str(data_root), "crop_size": 32, "scale_range": [1.0, 1.0], "batch_size": 2,
                  "num_workers": 0},
-        "model": {"backbone": "custom", "embed_dim": 16, "pretrained": None,
-                  "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}},
+        "model": {"backbone": {"name": None, "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
+                                                      "num_heads": [1, 2, 4, 8]}},
+                  "decoder": {"embed_dim": 16}, "pretrained": None},
         "pfa": {"slots": 2},
         "train": {"max_iters": 1, "val_interval": 0, "progress": False, "device": "cpu"},
     }))
@@ -124,14 +125,14 @@ def test_voc_split_with_some_scribbles_still_reports_the_missing_ones(tmp_path):
 
 def test_eval_command_scores_a_val_split_without_scribbles(synth_root, tmp_path):
     from scribbleseg.engine.checkpoint import save_model_checkpoint
-    from scribbleseg.engine.config import load_config
-    from scribbleseg.engine.model_factory import build_segmentor
+    from scribbleseg.engine.config_loading import load_config
+    from scribbleseg.engine.method_factory import build_method
 
     root = _without_scribbles(synth_root, tmp_path / "ds", "val", keep_folder=True)
     config = _tiny_config(tmp_path / "tiny.yaml", root)
     cfg = load_config(config)
     info, _ = open_dataset(root, split="val")
-    segmentor = build_segmentor(cfg, info.num_classes, load_pretrained=False)
+    segmentor = build_method(cfg, info.num_classes, load_pretrained=False)
     checkpoint = save_model_checkpoint(tmp_path / "best.safetensors", segmentor, cfg,
                                        {"step": 1, "class_names": list(info.class_names)})
     out = tmp_path / "eval.json"

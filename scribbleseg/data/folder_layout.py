@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
