@@ -11,6 +11,8 @@ loading and complexity counts.
 """
 
 from scribbleseg.models.complexity import FlopReport, count_flops, count_parameters
+from scribbleseg.models.deeplabv2_head import DeepLabV2Head
+from scribbleseg.models.deeplabv3plus_head import DeepLabV3PlusHead
 from scribbleseg.models.mit_variants import MIT_VARIANTS, MitVariant, resolve_variant
 from scribbleseg.models.mix_transformer import MixTransformer
 from scribbleseg.models.resnet import ResNet
@@ -21,6 +23,8 @@ from scribbleseg.models.weight_loading import WeightLoadReport, load_encoder_wei
 __all__ = [
     "MIT_VARIANTS",
     "RESNET_VARIANTS",
+    "DeepLabV2Head",
+    "DeepLabV3PlusHead",
     "FlopReport",
     "MitVariant",
     "MixTransformer",
