@@ -18,7 +18,8 @@ from scribbleseg.models.mix_transformer import MixTransformer
 from scribbleseg.models.resnet import ResNet
 from scribbleseg.models.resnet_variants import RESNET_VARIANTS, ResNetVariant, resolve_resnet_variant
 from scribbleseg.models.segformer_head import SegFormerHead
-from scribbleseg.models.weight_loading import WeightLoadReport, load_encoder_weights, read_state_dict
+from scribbleseg.models.weight_files import read_state_dict
+from scribbleseg.models.weight_loading import WeightLoadReport, load_encoder_weights
 
 __all__ = [
     "MIT_VARIANTS",
