@@ -89,3 +89,15 @@ def test_head_runs_under_bf16_autocast_on_cpu() -> None:
             low = head.classify(head.fuse(maps))
     assert torch.isfinite(low).all() and low.shape == reference.shape
     assert (low.float() - reference).abs().max() < 0.1
+
+
+def test_output_stride_is_the_stage_1_stride_of_the_encoder() -> None:
+    encoder = MixTransformer(embed_dims=CHANNELS, num_heads=(1, 1, 1, 1), depths=(1, 1, 1, 1), strides=(4, 2, 2, 1))
+    head = SegFormerHead(encoder.out_channels, num_classes=2, embed_dim=8, in_strides=encoder.output_strides)
+    assert head.output_stride == 4 and head.in_strides == (4, 8, 16, 16)
+    assert SegFormerHead(CHANNELS, 2, embed_dim=8).output_stride == 4
+    with torch.no_grad():
+        logits = head.eval()(encoder.eval()(torch.randn(1, 3, 64, 64)))
+    assert logits.shape[-2:] == (64 // head.output_stride, 64 // head.output_stride)
+    with pytest.raises(ValueError, match="one entry per stage"):
+        SegFormerHead(CHANNELS, 2, in_strides=(4, 8, 16))

@@ -20,6 +20,7 @@ from scribbleseg.models.efficient_attention import EfficientSelfAttention
 from scribbleseg.models.mit_variants import resolve_variant
 from scribbleseg.models.mix_ffn import MixFFN
 from scribbleseg.models.patch_embedding import OverlapPatchEmbedding
+from scribbleseg.models.stage_settings import four_positive
 from scribbleseg.models.weight_init import init_segformer_weights
 
 
@@ -63,18 +64,6 @@ class MixTransformerStage(nn.Module):
         return tokens.transpose(1, 2).reshape(batch, channels, height, width).contiguous()
 
 
-def _four(name: str, values: Sequence[float], kind: type) -> tuple:
-    """Check that a per-stage setting has exactly 4 positive entries; raise ConfigError otherwise."""
-    values = tuple(values)
-    try:
-        valid = len(values) == 4 and all(kind(v) == v and v > 0 for v in values)
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ConfigError(f"{name} must be 4 positive {kind.__name__}s (one per stage), got {values!r}")
-    return tuple(kind(v) for v in values)
-
-
 class MixTransformer(nn.Module):
     """MiT encoder: image ``[N, 3, H, W]`` -> list of 4 maps ``[N, embed_dims[i], H_i, W_i]``.
 
@@ -98,13 +87,13 @@ class MixTransformer(nn.Module):
         layer_norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
-        self.embed_dims: tuple[int, int, int, int] = _four("embed_dims", embed_dims, int)
-        self.num_heads = _four("num_heads", num_heads, int)
-        self.depths = _four("depths", depths, int)
-        self.mlp_ratios = _four("mlp_ratios", mlp_ratios, float)
-        self.sr_ratios = _four("sr_ratios", sr_ratios, int)
-        self.strides = _four("strides", strides, int)
-        self.patch_sizes = _four("patch_sizes", patch_sizes, int)
+        self.embed_dims: tuple[int, int, int, int] = four_positive("embed_dims", embed_dims, int)
+        self.num_heads = four_positive("num_heads", num_heads, int)
+        self.depths = four_positive("depths", depths, int)
+        self.mlp_ratios = four_positive("mlp_ratios", mlp_ratios, float)
+        self.sr_ratios = four_positive("sr_ratios", sr_ratios, int)
+        self.strides = four_positive("strides", strides, int)
+        self.patch_sizes = four_positive("patch_sizes", patch_sizes, int)
         bad_heads = [i + 1 for i in range(4) if self.embed_dims[i] % self.num_heads[i]]
         if bad_heads:
             raise ConfigError(f"embed_dims {self.embed_dims} must be divisible by num_heads {self.num_heads} "

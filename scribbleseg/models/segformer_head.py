@@ -20,12 +20,20 @@ from scribbleseg.models.weight_init import init_segformer_weights
 
 
 class SegFormerHead(nn.Module):
-    """Stage maps ``[N, C_i, H_i, W_i]`` -> features ``[N, E, H_1, W_1]`` -> logits ``[N, K, H_1, W_1]``."""
+    """Stage maps ``[N, C_i, H_i, W_i]`` -> features ``[N, E, H_1, W_1]`` -> logits ``[N, K, H_1, W_1]``.
+
+    ``in_channels`` / ``in_strides`` are the encoder's ``out_channels`` / ``output_strides``; only the
+    stage-1 stride matters (it is ``output_stride``).
+    """
 
     def __init__(self, in_channels: Sequence[int], num_classes: int, embed_dim: int = 256,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, in_strides: Sequence[int] = (4, 8, 16, 32)) -> None:
         super().__init__()
         self.in_channels = tuple(int(c) for c in in_channels)
+        self.in_strides = tuple(int(s) for s in in_strides)  # the encoder's output_strides
+        if len(self.in_strides) != len(self.in_channels):
+            raise ValueError(f"in_strides {self.in_strides} must have one entry per stage of in_channels "
+                             f"{self.in_channels}")
         self.num_classes = int(num_classes)
         self.embed_dim = int(embed_dim)
         if self.num_classes < 1:
@@ -44,6 +52,11 @@ class SegFormerHead(nn.Module):
     def feature_channels(self) -> int:
         """Channels ``E`` of the fused features ``F`` (the decoder contract shared by every decoder)."""
         return self.embed_dim
+
+    @property
+    def output_stride(self) -> int:
+        """Stride of F and of the logits w.r.t. the input: the stage-1 stride (4 for MiT)."""
+        return self.in_strides[0]
 
     def fuse(self, stage_maps: Sequence[torch.Tensor]) -> torch.Tensor:
         """Stage maps (stage 1 first) -> fused features ``F [N, E, H_1, W_1]`` (BN, ReLU, dropout applied)."""

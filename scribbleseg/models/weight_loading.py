@@ -1,24 +1,22 @@
-"""Load pretrained MiT encoder weights from a local file or folder into a :class:`MixTransformer`.
+"""Load pretrained encoder weights from a local file or folder into a :class:`MixTransformer` or :class:`ResNet`.
 
-A Hugging Face Hub id (``nvidia/mit-b1``) is first turned into its cached snapshot folder, downloading
-it if needed (:func:`scribbleseg.models.hub_weights.resolve_weights_path`; an existing path always wins).
+The encoder's type selects the accepted key layouts (plain state dicts or ones wrapped in
+``{"state_dict": ...}`` / ``{"model": ...}``; a Hugging Face folder with ``model.safetensors``, preferred
+over ``pytorch_model.bin``, or a sharded ``model.safetensors.index.json``):
 
-Accepted (see :mod:`scribbleseg.models.weight_key_maps` for the key layouts):
+* MiT (:mod:`scribbleseg.models.weight_key_maps`): NVlabs ImageNet files ``mit_b*.pth``, Hugging Face
+  ``nvidia/mit-b*``, scribbleseg files;
+* ResNet (:mod:`scribbleseg.models.resnet_weight_key_maps`): torchvision ImageNet files
+  ``resnet50-*.pth`` / ``resnet101-*.pth``, Hugging Face ``microsoft/resnet-50`` / ``-101``, scribbleseg files.
 
-* NVlabs ImageNet files ``mit_b*.pth`` (plain state dict or wrapped in ``{"state_dict": ...}`` /
-  ``{"model": ...}``);
-* a Hugging Face ``nvidia/mit-b*`` folder (``model.safetensors`` preferred over ``pytorch_model.bin``;
-  a sharded ``model.safetensors.index.json`` also works) or one of those files;
-* scribbleseg safetensors (our names, possibly under a prefix such as ``encoder.``).
-
-Pickle-based files are read only with ``torch.load(..., weights_only=True)``. Anything that does not
-fit (missing path, unreadable or truncated file, other variant, partial file) raises one
-:class:`~scribbleseg.errors.WeightsError` that lists the offending keys.
+Files are read by :func:`~scribbleseg.models.weight_files.read_state_dict` (pickles only with
+``torch.load(..., weights_only=True)``). Anything that does not fit (missing path, unreadable or
+truncated file, other variant, partial file) raises one :class:`~scribbleseg.errors.WeightsError`
+that lists the offending keys.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +24,13 @@ import torch
 from torch import nn
 
 from scribbleseg.errors import WeightsError
-from scribbleseg.models.hub_weights import resolve_weights_path
-from scribbleseg.models.weight_key_maps import LAYOUTS, convert_to_scribbleseg, detect_layout
+from scribbleseg.models.mix_transformer import MixTransformer
+from scribbleseg.models.resnet import ResNet
+from scribbleseg.models.resnet_weight_key_maps import RESNET_LAYOUTS
+from scribbleseg.models.weight_files import read_state_dict
+from scribbleseg.models.weight_key_maps import MIT_LAYOUTS
+from scribbleseg.models.weight_layouts import ConvertedWeights, KeyLayout, convert_state, detect_layout
 
-_HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 _LIST_LIMIT = 6
 
 
@@ -47,67 +48,6 @@ class WeightLoadReport:
                 f"ignored {len(self.ignored)} other keys")
 
 
-def _resolve_file(path: Path) -> Path:
-    """Return the weight file for ``path``; a folder must hold one of the Hugging Face file names."""
-    if not path.exists():
-        raise WeightsError(f"weight file not found: {path}")
-    if path.is_dir():
-        for name in _HF_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise WeightsError(f"folder {path} holds none of {', '.join(_HF_FILES)}")
-    return path
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Read all tensors of one safetensors file, or of every shard named by an ``.index.json``."""
-    from safetensors.torch import load_file
-
-    if path.name.endswith(".index.json"):
-        weight_map = json.loads(path.read_text())["weight_map"]
-        state: dict[str, torch.Tensor] = {}
-        for shard in sorted(set(weight_map.values())):
-            state.update(load_file(str(path.parent / shard)))
-        return state
-    return load_file(str(path))
-
-
-def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    """Return the tensor dict inside a loaded pickle (``state_dict`` / ``model`` wrappers allowed)."""
-    for wrapper in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
-            obj = obj[wrapper]
-            break
-    if not isinstance(obj, dict):
-        raise WeightsError(f"{path} does not hold a state dict (found {type(obj).__name__})")
-    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if not tensors:
-        raise WeightsError(f"{path} holds no tensors")
-    return tensors
-
-
-def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], Path]:
-    """Read every tensor of a weight file / HF folder / Hub id on the CPU; returns ``(tensors, file read)``.
-
-    Raises :class:`WeightsError` naming the path when it is missing, unreadable or truncated.
-    """
-    file = _resolve_file(resolve_weights_path(path))
-    try:
-        if file.suffix == ".safetensors" or file.name.endswith(".index.json"):
-            state = _read_safetensors(file)
-        else:
-            state = _unwrap(torch.load(file, map_location="cpu", weights_only=True), file)
-    except WeightsError:
-        raise
-    except Exception as err:  # any reader failure on a user file is a bad-file error, not a bug
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(f"cannot read weight file {file} (corrupt, truncated or not a weight file): "
-                           f"{reason}") from err
-    if not state:
-        raise WeightsError(f"{file} holds no tensors")
-    return state, file
-
-
 def _abbreviate(items: list[str]) -> str:
     """Join the first few items, then ``(+N more)``."""
     shown = ", ".join(items[:_LIST_LIMIT])
@@ -115,46 +55,97 @@ def _abbreviate(items: list[str]) -> str:
 
 
 def _describe(encoder: nn.Module) -> str:
-    """Short name of the encoder for messages, e.g. ``mit_b1`` or its stage widths."""
+    """Short name of the encoder for messages, e.g. ``mit_b1`` or its stage widths and depths."""
     name = getattr(encoder, "variant_name", None)
-    return name or f"MixTransformer(embed_dims={getattr(encoder, 'embed_dims', '?')}, depths={getattr(encoder, 'depths', '?')})"
+    return name or (f"{type(encoder).__name__}(out_channels={getattr(encoder, 'out_channels', '?')}, "
+                    f"depths={getattr(encoder, 'depths', '?')})")
+
+
+@dataclass(frozen=True)
+class _Family:
+    """An encoder class and the checkpoint layouts it accepts."""
+
+    name: str
+    encoder_type: type
+    layouts: tuple[KeyLayout, ...]
+
+
+_FAMILIES = (_Family("MiT", MixTransformer, MIT_LAYOUTS), _Family("ResNet", ResNet, RESNET_LAYOUTS))
+_OPTIONAL_SUFFIX = ".num_batches_tracked"  # BatchNorm's step counter: absent from older torchvision files
+
+
+def _family_of(encoder: nn.Module) -> _Family:
+    for family in _FAMILIES:
+        if isinstance(encoder, family.encoder_type):
+            return family
+    known = ", ".join(f.encoder_type.__name__ for f in _FAMILIES)
+    raise TypeError(f"cannot load encoder weights into a {type(encoder).__name__} (supported: {known})")
+
+
+def _no_layout_error(file: Path, keys: list[str], family: _Family) -> WeightsError:
+    """The error for a file none of ``family``'s layouts recognises (says so if it fits another family)."""
+    anchors = ", ".join(layout.anchor for layout in family.layouts)
+    other = ""
+    for candidate in _FAMILIES:
+        found = detect_layout(keys, candidate.layouts) if candidate is not family else None
+        if found is not None:
+            other = f" (it holds {candidate.name} weights in {found[0].name} layout)"
+            break
+    return WeightsError(f"{file} holds no {family.name} encoder weights{other}: no key ends in one of "
+                        f"{anchors}; first keys: {_abbreviate(keys)}")
+
+
+def _fit_to_encoder(converted: ConvertedWeights, encoder: nn.Module, file: Path, family: _Family
+                    ) -> dict[str, torch.Tensor]:
+    """The complete state dict to load, or one WeightsError listing mis-shaped, missing, unexpected keys.
+
+    Missing BatchNorm ``num_batches_tracked`` counters are not an error: the encoder's own are kept.
+    """
+    expected = encoder.state_dict()
+    tensors = dict(converted.tensors)
+    for key, value in expected.items():
+        if key.endswith(_OPTIONAL_SUFFIX) and key not in tensors:
+            tensors[key] = value.clone()
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [converted.source_names[k] for k in tensors if k not in expected]
+    mis_shaped = [  # in the model's order: stage 1 first
+        f"{converted.source_names[k]} (file {list(tensors[k].shape)} vs model {list(t.shape)})"
+        for k, t in expected.items() if k in tensors and tensors[k].shape != t.shape
+    ]
+    if not (missing or unexpected or mis_shaped):
+        return tensors
+    parts = []
+    if mis_shaped:
+        parts.append(f"{len(mis_shaped)} mis-shaped: {_abbreviate(mis_shaped)}")
+    if missing:
+        parts.append(f"{len(missing)} missing: {_abbreviate(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected: {_abbreviate(unexpected)}")
+    if mis_shaped or unexpected:
+        hint = f" (a checkpoint of another {family.name} variant?)"
+    else:
+        hint = f" (a partial file or a shallower {family.name} variant?)"
+    raise WeightsError(f"weights in {file} ({converted.source_format} layout) do not fit encoder "
+                       f"{_describe(encoder)}{hint}; " + "; ".join(parts))
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> WeightLoadReport:
-    """Copy pretrained MiT weights from ``path`` (a file, folder or Hub id) into ``encoder`` (all or nothing).
+    """Copy pretrained weights from ``path`` into ``encoder`` (all encoder tensors or nothing).
 
-    Raises :class:`WeightsError` listing missing, unexpected and mis-shaped keys when the file does
-    not fit (e.g. an MiT-B0 file for an MiT-B1 model); the encoder is left untouched in that case.
+    ``encoder`` is a :class:`MixTransformer` or a :class:`ResNet`; its type selects the key layouts.
+    Raises :class:`WeightsError` listing missing, unexpected and mis-shaped keys when the file does not
+    fit (e.g. an MiT-B0 file for an MiT-B1 model, a ResNet-50 file for a ResNet-101); the encoder is left
+    untouched in that case.
     """
+    family = _family_of(encoder)
     state, file = read_state_dict(path)
     keys = list(state)
-    layout = detect_layout(keys)
-    if layout is None:
-        anchors = ", ".join(anchor for _, anchor, _ in LAYOUTS)
-        raise WeightsError(f"{file} holds no MiT encoder weights: no key ends in one of {anchors}; "
-                           f"first keys: {_abbreviate(keys)}")
-    converted = convert_to_scribbleseg(state, layout)
-
-    expected = encoder.state_dict()
-    missing = [k for k in expected if k not in converted.tensors]
-    unexpected = [converted.source_names[k] for k in converted.tensors if k not in expected]
-    mis_shaped = [  # in the model's order: stage 1 first
-        f"{converted.source_names[k]} (file {list(converted.tensors[k].shape)} vs model {list(t.shape)})"
-        for k, t in expected.items() if k in converted.tensors and converted.tensors[k].shape != t.shape
-    ]
-    if missing or unexpected or mis_shaped:
-        parts = []
-        if mis_shaped:
-            parts.append(f"{len(mis_shaped)} mis-shaped: {_abbreviate(mis_shaped)}")
-        if missing:
-            parts.append(f"{len(missing)} missing: {_abbreviate(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected: {_abbreviate(unexpected)}")
-        hint = " (a checkpoint of another MiT variant?)" if mis_shaped or unexpected else ""
-        raise WeightsError(f"weights in {file} ({converted.source_format} layout) do not fit encoder "
-                           f"{_describe(encoder)}{hint}; " + "; ".join(parts))
-
+    found = detect_layout(keys, family.layouts)
+    if found is None:
+        raise _no_layout_error(file, keys, family)
+    converted = convert_state(state, *found)
+    tensors = _fit_to_encoder(converted, encoder, file, family)
     with torch.no_grad():
-        encoder.load_state_dict(converted.tensors, strict=True)
+        encoder.load_state_dict(tensors, strict=True)
     return WeightLoadReport(path=file, source_format=converted.source_format, loaded=len(converted.tensors),
                             ignored=tuple(converted.ignored))
