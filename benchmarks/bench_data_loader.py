@@ -33,10 +33,10 @@ def loader_samples_per_second(dataset: ScribbleDataset, batch: int, workers: int
     seen = 0
     for _ in range(batches):
         try:
-            images, *_ = next(iterator)
+            images = next(iterator)["image"]
         except StopIteration:
             iterator = iter(loader)
-            images, *_ = next(iterator)
+            images = next(iterator)["image"]
         seen += images.shape[0]
     return seen / (time.perf_counter() - start)
 

@@ -57,8 +57,9 @@ def train(samples: list[SampleFiles], info, steps: int, crop: int, batch: int, s
     generator = torch.Generator().manual_seed(seed)
     step = 0
     while step < steps:
-        for images, labels, *_ in DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True,
-                                            generator=generator, num_workers=0):
+        for loaded in DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True,
+                                 generator=generator, num_workers=0):
+            images, labels = loaded["image"], loaded["scribble"]
             loss = F.cross_entropy(logits_full(encoder, head, images.to(device)), labels.to(device),
                                    ignore_index=info.ignore_index)
             optimiser.zero_grad(set_to_none=True)

@@ -68,7 +68,7 @@ def main() -> None:
             tensors = next(iter(
                 torch.utils.data.DataLoader(trainer.train_set, batch_size=cfg.data.batch_size,
                                             collate_fn=None, sampler=[(i, i) for i in range(cfg.data.batch_size)])))
-            batch = TrainBatch(*tensors).to(trainer.device)
+            batch = TrainBatch.from_loader(tensors).to(trainer.device)
             model, optimizer = trainer.model, trainer.optimizer
             for _ in range(3):  # fill the bank for the global case
                 trainer._train_step(batch)

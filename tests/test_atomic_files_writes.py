@@ -126,13 +126,6 @@ def test_parent_that_is_a_file_is_an_output_dir_error(tmp_path):
     assert issubclass(OutputDirError, OutputWriteError)
 
 
-def test_engine_atomic_io_reexports_the_one_api():
-    from scribbleseg.engine import atomic_io
-
-    assert atomic_io.ensure_writable_dir is ensure_writable_dir
-    assert atomic_io.OutputDirError is OutputDirError
-
-
 def test_remove_stale_temp_files_deletes_only_orphaned_temp_files(tmp_path, monkeypatch):
     folder = tmp_path / "run"
     folder.mkdir()

@@ -43,7 +43,10 @@ def _folder_set(root: Path, with_masks: bool = True, scribble_shape=(40, 60)) ->
 def test_scribble_dataset_item_types_and_classes_of_the_crop(tmp_path):
     info, samples = open_dataset(_folder_set(tmp_path / "ds"))
     plain = ScribbleDataset(samples, info)
-    image, scribble, classes, image_classes = plain[0]
+    item = plain[0]
+    image, scribble, classes, image_classes = (item[k] for k in ("image", "scribble", "crop_classes",
+                                                                 "image_classes"))
+    assert item["valid"].shape == (40, 60) and bool(item["valid"].all())
     assert image.shape == (3, 40, 60) and image.dtype == torch.float32
     assert scribble.shape == (40, 60) and scribble.dtype == torch.int64
     assert classes.dtype == torch.bool and classes.tolist() == [True, False, True]
@@ -52,7 +55,8 @@ def test_scribble_dataset_item_types_and_classes_of_the_crop(tmp_path):
         crop_size=20, scale=(1.0, 1.0), rotate=0, hflip=False, blur=False, seed=0))
     seen = set()
     for _ in range(25):
-        _, crop_scribble, crop_classes, whole_image_classes = cropping[0]
+        item = cropping[0]
+        crop_scribble, crop_classes, whole_image_classes = item["scribble"], item["crop_classes"], item["image_classes"]
         assert crop_scribble.shape == (20, 20)
         expected = [(crop_scribble == c).any().item() for c in range(3)]
         assert crop_classes.tolist() == expected  # classes of the TRANSFORMED scribble
@@ -105,13 +109,24 @@ def synthetic_root(tmp_path_factory):
     return make_synthetic_dataset(tmp_path_factory.mktemp("syn"), seed=0, num_train=8, num_val=2, size=64)
 
 
+def test_valid_marks_the_padding_of_a_crop_larger_than_the_image(tmp_path):
+    info, samples = open_dataset(_folder_set(tmp_path / "ds"))
+    padded = ScribbleDataset(samples, info, transform=build_train_transform(
+        crop_size=80, scale=(1.0, 1.0), rotate=0, hflip=False, blur=False, seed=0))
+    item = padded[0]
+    assert item["valid"].dtype == torch.bool and item["valid"].shape == (80, 80)
+    assert int(item["valid"].sum()) == 40 * 60  # the image is centred in the 80 x 80 crop
+    assert bool((item["scribble"][~item["valid"]] == 255).all())
+
+
 def test_loader_with_two_workers_over_synthetic_set(synthetic_root):
     info, samples = open_dataset(synthetic_root, split="train")
     dataset = ScribbleDataset(samples, info, transform=build_train_transform(crop_size=48))
     loader = DataLoader(dataset, batch_size=4, num_workers=2, shuffle=True)
     batches = list(loader)
     assert len(batches) == 2
-    images, scribbles, classes, image_classes = batches[0]
+    images, scribbles, classes, image_classes = (batches[0][k] for k in ("image", "scribble", "crop_classes",
+                                                                         "image_classes"))
     assert image_classes.shape == classes.shape and bool((image_classes | ~classes).all())
     assert images.shape == (4, 3, 48, 48) and images.dtype == torch.float32
     assert scribbles.shape == (4, 48, 48) and scribbles.dtype == torch.int64
@@ -123,7 +138,7 @@ def test_loader_with_two_workers_over_synthetic_set(synthetic_root):
 def test_workers_do_not_repeat_each_others_augmentations(synthetic_root):
     info, samples = open_dataset(synthetic_root, split="train")
     dataset = ScribbleDataset([samples[0]] * 4, info, transform=build_train_transform(crop_size=32))
-    crops = [batch[0] for batch in DataLoader(dataset, batch_size=1, num_workers=2)]
+    crops = [batch["image"] for batch in DataLoader(dataset, batch_size=1, num_workers=2)]
     # batches 0 and 1 come from different workers, which forked with the same albumentations state
     assert not torch.equal(crops[0], crops[1])
 

@@ -128,3 +128,10 @@ def test_demo_configs_equal_the_synthetic_presets(tmp_path: Path) -> None:
 
 def test_default_config_is_valid() -> None:
     assert isinstance(ExperimentConfig(), ExperimentConfig)
+
+
+def test_a_key_repeated_in_a_config_file_is_an_error_naming_it_and_its_line(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys silently; a config must not (issue: hostile configs)."""
+    path = _write(tmp_path / "twice.yaml", "train: {max_iters: 5}\noptim:\n  lr: 1.0e-3\n  lr: 5.0e-2\n")
+    with pytest.raises(ConfigError, match=r"twice\.yaml.*duplicate key 'optim\.lr' at line 4"):
+        load_config(path)

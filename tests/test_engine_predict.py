@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from scribbleseg.data import InferenceImages
-from scribbleseg.engine.atomic_io import OutputDirError
+from scribbleseg.errors import OutputDirError
 from scribbleseg.engine.prediction import predict_paths
 from scribbleseg.errors import ConfigError, DataError
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scribbleseg.data import make_synthetic_dataset
-from scribbleseg.engine.atomic_io import atomic_write_text
+from scribbleseg.atomic_files import atomic_write_text
 from scribbleseg.engine.checkpoint import load_model_checkpoint, load_training_state, save_model_checkpoint
 from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.config_schema import ExperimentConfig

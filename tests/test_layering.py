@@ -29,15 +29,15 @@ ALWAYS = {"errors", "atomic_files", "yaml_reading", ""}  # "" = the top-level pa
 FORBIDDEN_THIRD_PARTY = {"torchvision", "timm"}
 
 
-def _layer_of(path: Path) -> str:
-    rel = path.relative_to(PACKAGE)
+def _layer_of(path: Path, package: Path = PACKAGE) -> str:
+    rel = path.relative_to(package)
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
+def _imports(path: Path, package: Path = PACKAGE) -> list[tuple[int, str]]:
     """Absolute module names imported by ``path`` (relative imports resolved against its package)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package_parts = ["scribbleseg", *path.relative_to(PACKAGE).parts[:-1]]
+    package_parts = ["scribbleseg", *path.relative_to(package).parts[:-1]]
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -55,15 +55,15 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 SOURCES = sorted(p for p in PACKAGE.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_imports_respect_layers(path: Path) -> None:
-    layer = _layer_of(path)
+def layer_violations(path: Path, package: Path = PACKAGE) -> list[str]:
+    """The imports of ``path`` (a file of the package rooted at ``package``) that break the layer rule."""
+    layer = _layer_of(path, package)
     if layer in ("__init__", "__main__"):
         allowed = set(ALLOWED) if layer == "__main__" else set()
     else:
         allowed = ALLOWED.get(layer, set())
     bad = []
-    for lineno, module in _imports(path):
+    for lineno, module in _imports(path, package):
         top = module.split(".")[0]
         if top in FORBIDDEN_THIRD_PARTY:
             bad.append(f"line {lineno}: {module} (broken on CPU images of this kind; not a dependency)")
@@ -72,21 +72,26 @@ def test_imports_respect_layers(path: Path) -> None:
         target = module.split(".")[1] if "." in module else ""
         if target not in allowed and target not in ALWAYS:
             bad.append(f"line {lineno}: {module} (layer '{layer}' may import {sorted(allowed | ALWAYS - {''})})")
+    return bad
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_respect_layers(path: Path) -> None:
+    bad = layer_violations(path)
     assert not bad, f"{path.relative_to(PACKAGE)} breaks the layer rule:\n" + "\n".join(bad)
 
 
 def test_layer_checker_detects_an_upward_import(tmp_path: Path) -> None:
-    """The checker itself must be able to fail: a models file importing the engine is caught."""
-    fake = PACKAGE / "models" / "_layering_probe.py"
-    assert not fake.exists()
-    fake.write_text("from scribbleseg.engine import trainer\nfrom ..pfa import segmentor\n")
-    try:
-        mods = [m for _, m in _imports(fake)]
-        assert mods == ["scribbleseg.engine", "scribbleseg.pfa"]
-        with pytest.raises(AssertionError, match="breaks the layer rule"):
-            test_imports_respect_layers(fake)
-    finally:
-        fake.unlink()
+    """The checker itself must be able to fail: a models file importing the engine (and, relatively, a
+    method module) is caught. The probe lives in a copy of the layout under tmp_path: the source tree is
+    never written to."""
+    package = tmp_path / "scribbleseg"
+    (package / "models").mkdir(parents=True)
+    fake = package / "models" / "_layering_probe.py"
+    fake.write_text("from scribbleseg.engine import trainer\nfrom ..pfa import pfa_method\nfrom . import resnet\n")
+    assert [m for _, m in _imports(fake, package)] == ["scribbleseg.engine", "scribbleseg.pfa", "scribbleseg.models"]
+    bad = layer_violations(fake, package)
+    assert len(bad) == 2 and "scribbleseg.engine" in bad[0] and "scribbleseg.pfa" in bad[1]
 
 
 def test_every_torch_load_is_weights_only() -> None:

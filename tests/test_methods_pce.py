@@ -37,7 +37,7 @@ class ConstantTerm:
     def __init__(self, value: float) -> None:
         self.value = value
 
-    def loss(self, logits, batch):  # type: ignore[no-untyped-def]
+    def loss(self, logits, batch, iteration):  # type: ignore[no-untyped-def]
         return self.value * logits.float().mean()
 
 

@@ -58,3 +58,23 @@ def test_bad_backbone_and_strides_are_user_errors() -> None:
     assert result.exit_code == 2 and "unknown backbone 'mit_b9'" in result.output
     result = invoke("--strides", "4,2,x")
     assert result.exit_code == 2 and "--strides" in result.output
+
+
+def test_info_deeplabv2_resnet101_matches_the_paper_parameter_count() -> None:
+    """Tab. 3: DeepLabV2-ResNet101 has 43.6 M parameters; ours (21 classes, no PFA modules) within 2 %."""
+    result = invoke("--backbone", "resnet101", "--head", "deeplabv2", "--num-classes", "21", "--size", "64")
+    assert result.exit_code == 0, result.output
+    total = float(re.search(r"total\s*│\s*([\d.]+)", result.output).group(1))
+    assert abs(total - 43.6) / 43.6 < 0.02, total
+    assert "stage 4 map: [1, 2048, 8, 8]" in result.output  # output stride 8
+    assert "features F: [1, 2048, 8, 8]" in result.output
+
+
+def test_info_deeplabv3plus_and_bad_head_names() -> None:
+    result = invoke("--backbone", "resnet50", "--head", "deeplabv3plus", "--output-stride", "16", "--size", "64")
+    assert result.exit_code == 0, result.output
+    assert "features F: [1, 256, 16, 16]" in result.output  # the V3+ decoder at 1/4
+    bad = invoke("--backbone", "resnet50", "--head", "fcn", "--size", "64")
+    assert bad.exit_code == 2 and "--head" in bad.output and "deeplabv2" in bad.output
+    bad = invoke("--backbone", "resnet152", "--head", "deeplabv2", "--size", "64")
+    assert bad.exit_code == 2 and "resnet101" in bad.output

@@ -15,7 +15,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from scribbleseg.engine.atomic_io import ensure_writable_dir
+from scribbleseg.atomic_files import ensure_writable_dir
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.config_loading import load_config
 from scribbleseg.engine.data_factory import build_eval_dataset

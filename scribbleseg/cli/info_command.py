@@ -1,4 +1,4 @@
-"""``scribbleseg info``: parameter and FLOP counts of an MiT + SegFormer-head model, plus a forward check.
+"""``scribbleseg info``: parameter and FLOP counts of an encoder + decoder model, plus a forward check.
 
 Builds the encoder and decoder exactly as training would (no weights needed), prints a table with the
 parameters of encoder, decoder and total (millions) and the FLOPs / MACs of one forward pass at the
@@ -17,7 +17,13 @@ from scribbleseg.engine.config_schema import ModelConfig
 from scribbleseg.engine.method_factory import build_network
 from scribbleseg.errors import ConfigError
 from scribbleseg.models import count_flops, count_parameters, load_encoder_weights
-from scribbleseg.models.network_settings import MiTBackbone, SegFormerDecoder
+from scribbleseg.models.network_settings import (
+    DeepLabV2Decoder,
+    DeepLabV3PlusDecoder,
+    MiTBackbone,
+    ResNetBackbone,
+    SegFormerDecoder,
+)
 
 
 def parse_strides(text: str) -> tuple[int, int, int, int]:
@@ -31,19 +37,40 @@ def parse_strides(text: str) -> tuple[int, int, int, int]:
     return values  # type: ignore[return-value]
 
 
+DECODERS = {"segformer": SegFormerDecoder, "deeplabv2": DeepLabV2Decoder, "deeplabv3plus": DeepLabV3PlusDecoder}
+
+
+def backbone_settings(name: str, strides: str, output_stride: int):  # type: ignore[no-untyped-def]
+    """MiT settings for ``mit_b*`` names, ResNet settings for ``resnet*`` names."""
+    if name.strip().lower().replace("-", "").replace("_", "").startswith("resnet"):
+        return ResNetBackbone.build(name=name, output_stride=output_stride)
+    return MiTBackbone.build(name=name, strides=parse_strides(strides))
+
+
+def decoder_settings(name: str, embed_dim: int):  # type: ignore[no-untyped-def]
+    """Settings of the decoder called ``name`` (``--embed-dim`` sets SegFormer's width)."""
+    kind = DECODERS.get(name.strip().lower())
+    if kind is None:
+        raise ConfigError(f"--head must be one of {', '.join(DECODERS)}, got {name!r}")
+    return kind.build(embed_dim=embed_dim) if kind is SegFormerDecoder else kind.build()
+
+
 def info(
-    backbone: str = typer.Option("mit_b1", help="MiT variant: mit_b0 ... mit_b5."),
+    backbone: str = typer.Option("mit_b1", help="mit_b0 ... mit_b5, resnet50 or resnet101."),
+    head_name: str = typer.Option("segformer", "--head", help="Decoder: segformer | deeplabv2 | deeplabv3plus."),
     num_classes: int = typer.Option(21, min=1, help="Number of classes of the classifier."),
     size: int = typer.Option(512, min=32, help="Square input size for FLOPs and the forward check."),
-    strides: str = typer.Option("4,2,2,2", help="Per-stage strides; the PFA authors use 4,2,2,1."),
-    embed_dim: int = typer.Option(256, min=1, help="Decoder embedding width E."),
-    weights: str | None = typer.Option(None, help="Optional encoder weights to load as a check (NVlabs .pth, "
-                                                  "Hugging Face folder / file / Hub id, scribbleseg)."),
+    strides: str = typer.Option("4,2,2,2", help="MiT per-stage strides; the PFA authors use 4,2,2,1."),
+    output_stride: int = typer.Option(8, "--output-stride", help="ResNet output stride: 8, 16 or 32."),
+    embed_dim: int = typer.Option(256, min=1, help="SegFormer decoder embedding width E."),
+    weights: str | None = typer.Option(None, help="Optional encoder weights to load as a check (NVlabs / "
+                                                  "torchvision .pth, Hugging Face folder / file / Hub id, "
+                                                  "scribbleseg)."),
 ) -> None:
     """Print parameters (M) and FLOPs of encoder + decoder and run one forward pass as a check."""
     console = Console()
-    model_cfg = ModelConfig(backbone=MiTBackbone.build(name=backbone, strides=parse_strides(strides)),
-                            decoder=SegFormerDecoder.build(embed_dim=embed_dim))
+    model_cfg = ModelConfig(backbone=backbone_settings(backbone, strides, output_stride),
+                            decoder=decoder_settings(head_name, embed_dim))
     encoder, head = build_network(model_cfg, num_classes, load_pretrained=False)
     encoder.eval()
     head.eval()
@@ -64,8 +91,8 @@ def info(
     flops_encoder = count_flops(encoder, size)
     params_encoder, params_head = count_parameters(encoder), count_parameters(head)
 
-    table = Table(title=f"{encoder.variant_name} + SegFormer head (E={embed_dim}, K={num_classes}), "
-                        f"input {size}x{size}, strides {encoder.strides}")
+    table = Table(title=f"{encoder.variant_name} + {model_cfg.decoder.type} (K={num_classes}), input {size}x{size}, "
+                        f"stage strides {encoder.output_strides}")
     for column in ("part", "params (M)", "GFLOPs", "GMACs"):
         table.add_column(column, justify="left" if column == "part" else "right")
     flops_head = flops_total.flops - flops_encoder.flops

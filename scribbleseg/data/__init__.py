@@ -3,8 +3,8 @@
 Public API (contract with the engine, see docs/ARCHITECTURE.md)::
 
     info, samples = open_dataset(root, layout="folder" | "voc" | "auto", split="train")
-    ScribbleDataset(samples, info, transform)[i]  -> (image [3,H,W] float32, scribble [H,W] int64,
-                                                     crop_classes [K] bool, image_classes [K] bool)
+    ScribbleDataset(samples, info, transform)[i]  -> dict(image [3,H,W] float32, scribble [H,W] int64,
+                                                          crop_classes [K], image_classes [K], valid [H,W])
     EvalDataset(samples, info, transform)[i]      -> dict(image, mask, classes, name, size, has_dense_gt)
     InferenceImages(folder_or_paths)[i]           -> dict(image, name, size, path)
     build_train_transform(crop_size=512), build_eval_transform()

@@ -1,9 +1,10 @@
 """PyTorch datasets: training on scribbles, evaluation on dense GT, prediction on plain images.
 
-* :class:`ScribbleDataset` -> ``(image [3, H, W] float32, scribble [H, W] int64, crop_classes [K] bool,
-  image_classes [K] bool)``. ``crop_classes`` are the classes present in the *transformed* (cropped)
-  scribble (a class cut away by the crop is absent); ``image_classes`` those of the whole image's
-  scribble (image-level labels). Background counts as a class.
+* :class:`ScribbleDataset` -> dict ``image [3, H, W]`` float32, ``scribble [H, W]`` int64, ``crop_classes
+  [K]`` bool, ``image_classes [K]`` bool, ``valid [H, W]`` bool. ``crop_classes`` are the classes present
+  in the *transformed* (cropped) scribble (a class cut away by the crop is absent); ``image_classes``
+  those of the whole image's scribble (image-level labels); ``valid`` is False where the crop shows no
+  image (padding, rotation corners). Background counts as a class.
 * :class:`EvalDataset` -> dict ``image [3, H, W]``, ``mask [H, W]`` int64 (dense GT, 255 ignore),
   ``classes [K]`` bool (from the GT when present, else from the scribble), ``name``, ``size``
   (``[2]`` int64 original ``(H, W)``) and ``has_dense_gt``. Without a dense GT file it raises
@@ -91,8 +92,9 @@ class ScribbleDataset(_TransformedPairs):
         transform: albumentations-style ``transform(image=, mask=) -> dict`` (e.g.
             :func:`build_train_transform`); default: normalise only.
 
-    ``__getitem__`` returns ``(image [3, H, W] float32, scribble [H, W] int64, crop_classes [K] bool,
-    image_classes [K] bool)``: the classes scribbled in the transformed crop and in the whole image.
+    ``__getitem__`` returns a dict ``image [3, H, W]`` float32, ``scribble [H, W]`` int64, ``crop_classes
+    [K]`` and ``image_classes [K]`` bool (classes scribbled in the transformed crop and in the whole
+    image) and ``valid [H, W]`` bool (pixels that show the image, not padding).
     """
 
     def __init__(self, samples: Sequence[SampleFiles], info: DatasetInfo, transform: PairTransform | None = None):
@@ -105,12 +107,21 @@ class ScribbleDataset(_TransformedPairs):
                             f"{len(self.samples)} samples, e.g. '{without[0]}'): training needs a scribble PNG "
                             f"per image in {folder}")
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.samples[index]
         image, scribble = self._read_pair(sample, sample.scribble, "scribble")
         image_classes = classes_present(scribble, self.info.num_classes)
-        image_t, scribble_t = self._apply(image, scribble)
-        return image_t, scribble_t, classes_present(scribble_t, self.info.num_classes), image_classes
+        self._reseed_in_worker()
+        # a mask of ones rides along: the transform fills padding / rotation corners with the ignore index
+        out = self.transform(image=image, mask=scribble, masks=[np.ones_like(scribble)])
+        scribble_t = torch.from_numpy(np.asarray(out["mask"], dtype=np.int64))
+        return {
+            "image": image_to_tensor(out["image"]),
+            "scribble": scribble_t,
+            "crop_classes": classes_present(scribble_t, self.info.num_classes),
+            "image_classes": image_classes,
+            "valid": torch.from_numpy(np.asarray(out["masks"][0]) == 1),
+        }
 
 
 class EvalDataset(_TransformedPairs):

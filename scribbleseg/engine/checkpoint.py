@@ -17,6 +17,7 @@ their config is migrated first (:mod:`scribbleseg.engine.config_migration`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -27,7 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from scribbleseg.engine.atomic_io import atomic_save, atomic_write_bytes
+from scribbleseg.atomic_files import atomic_write_bytes
 from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.config_migration import migrate_format_1
 from scribbleseg.engine.config_schema import ExperimentConfig
@@ -164,8 +165,11 @@ def load_weights_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], 
 
 
 def save_training_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Write the resume state (plain containers of tensors / numbers / strings) atomically."""
-    return atomic_save(state, path)
+    """Write the resume state atomically: only plain containers of tensors / numbers / strings, so that
+    the file reads back with ``torch.load(..., weights_only=True)``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -12,13 +12,14 @@ import difflib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.errors import ConfigError
+from scribbleseg.yaml_reading import read_yaml_file
 
 BASE_KEY = "_base_"
 
@@ -27,12 +28,7 @@ def _read_yaml_mapping(path: Path) -> dict[str, Any]:
     """Read one YAML file that must contain a mapping; ``{}`` for an empty file."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from err
+    loaded = read_yaml_file(path, ConfigError)  # a repeated key is an error naming it and its line
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -41,11 +37,16 @@ def _read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``update`` recursively (mappings merge, everything else replaces)."""
+    """``base`` updated by ``update`` recursively (mappings merge, everything else replaces).
+
+    A mapping whose ``type`` differs from the base's (e.g. a ResNet backbone over an MiT one) replaces the
+    base's mapping whole: the keys of one kind mean nothing to another.
+    """
     merged = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("type", old.get("type")) == old.get("type"):
+            merged[key] = _deep_merge(old, value)
         else:
             merged[key] = value
     return merged
@@ -71,34 +72,58 @@ def _keys_of(model: type[BaseModel]) -> dict[str, Any]:
     return {(info.alias or name): info for name, info in model.model_fields.items()}
 
 
-def _section_model(dotted: list[str]) -> type[BaseModel] | None:
-    """The pydantic model class that holds the key at the end of ``dotted`` (None if not a model)."""
-    model: type[BaseModel] = ExperimentConfig
-    for part in dotted[:-1]:
-        field = _keys_of(model).get(part)
-        if field is None:
-            return None
-        inner = _model_in_annotation(field.annotation)
-        if inner is None:
-            return None
-        model = inner
-    return model
-
-
-def _model_in_annotation(annotation: Any) -> type[BaseModel] | None:
-    """The BaseModel subclass inside ``annotation`` (handles ``X | None``), else None."""
+def _section_models(annotation: Any, tag: str = "") -> dict[str, type[BaseModel]]:
+    """Section classes inside ``annotation``: ``{"": Model}`` for a plain or optional section,
+    ``{tag: Model, ...}`` for a union discriminated by ``type``, ``{}`` for a plain value."""
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        tags = [item.tag for item in metadata if isinstance(item, Tag)]
+        return _section_models(base, tags[0] if tags else tag)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
+        return {tag: annotation}
+    found: dict[str, type[BaseModel]] = {}
+    for arg in get_args(annotation):
+        found.update(_section_models(arg))
+    return found
 
 
-def _unknown_key_message(dotted: list[str], where: str) -> str:
+def _member(models: dict[str, type[BaseModel]], node: Any) -> type[BaseModel] | None:
+    """The section class for the mapping ``node``: a union member chosen by ``node["type"]`` (first by default)."""
+    if not models:
+        return None
+    tag = node.get("type") if isinstance(node, dict) else None
+    return models.get(tag, next(iter(models.values()))) if isinstance(tag, str) else next(iter(models.values()))
+
+
+def _walk(parts: list[str], raw: Any = None) -> tuple[list[str], type[BaseModel] | None]:
+    """Follow ``parts`` through the schema (``raw`` picks union members by their ``type``).
+
+    Returns the path without the union tags pydantic puts into error locations, and the section class
+    that holds the last key (``None`` when a part above it is not a section).
+    """
+    model: type[BaseModel] | None = ExperimentConfig
+    node, clean, index = raw, [], 0
+    while index < len(parts):
+        part = parts[index]
+        clean.append(part)
+        if index == len(parts) - 1:
+            return clean, model
+        field = _keys_of(model).get(part) if model is not None else None
+        models = _section_models(field.annotation) if field is not None else {}
+        node = node.get(part) if isinstance(node, dict) else None
+        if len(models) > 1 and parts[index + 1] in models:
+            model, index = models[parts[index + 1]], index + 2
+            if index >= len(parts):  # the error is about the section itself (e.g. its own validator)
+                return clean, model
+            continue
+        model, index = _member(models, node), index + 1
+    return clean, model
+
+
+def _unknown_key_message(dotted: list[str], where: str, raw: Any = None) -> str:
     """'unknown key optim.lrr in <where>; did you mean optim.lr?' (nearest valid key by difflib)."""
+    dotted, section = _walk(dotted, raw)
     key = ".".join(dotted)
-    section = _section_model(dotted)
     message = f"unknown config key '{key}' in {where}"
     if section is not None:
         valid = list(_keys_of(section))
@@ -110,15 +135,20 @@ def _unknown_key_message(dotted: list[str], where: str) -> str:
     return message
 
 
-def _validation_error_to_config_error(err: ValidationError, where: str) -> ConfigError:
+def _validation_error_to_config_error(err: ValidationError, where: str, raw: Any = None) -> ConfigError:
     """Turn pydantic's error list into one ConfigError naming each bad key and what was expected."""
     lines = []
     for item in err.errors():
         loc = [str(part) for part in item["loc"]]
         if item["type"] == "extra_forbidden":
-            lines.append(_unknown_key_message(loc, where))
+            lines.append(_unknown_key_message(loc, where, raw))
             continue
-        key = ".".join(loc) if loc else "(top level)"
+        key = ".".join(_walk(loc, raw)[0]) if loc else "(top level)"
+        if item["type"] == "union_tag_invalid":  # a section's ``type`` names no known kind
+            context = item.get("ctx", {})
+            lines.append(f"bad value for config key '{key}.type' in {where}: {context.get('tag')!r} is not one of "
+                         f"{str(context.get('expected_tags', '')).replace(chr(39), '')}")
+            continue
         got = item.get("input")
         got_text = "" if isinstance(got, dict) else f", got {got!r}"
         lines.append(f"bad value for config key '{key}' in {where}: {item['msg']}{got_text}")
@@ -150,20 +180,14 @@ def _maybe_float(text: str) -> Any:
         return text
 
 
-def _check_override_key(dotted: list[str], text: str) -> None:
+def _check_override_key(dotted: list[str], text: str, raw: dict[str, Any]) -> None:
     """Reject an override whose key does not exist, naming the nearest valid key."""
-    model: type[BaseModel] = ExperimentConfig
-    for depth, part in enumerate(dotted):
-        keys = _keys_of(model)
-        if part not in keys:
-            raise ConfigError(_unknown_key_message(dotted[: depth + 1], f"--set {text}"))
-        inner = _model_in_annotation(keys[part].annotation)
-        if depth < len(dotted) - 1:
-            if inner is None:
-                raise ConfigError(
-                    f"--set {text}: '{'.'.join(dotted[: depth + 1])}' is a value, not a section"
-                )
-            model = inner
+    for depth in range(len(dotted)):
+        _, section = _walk(dotted[: depth + 1], raw)
+        if section is None:
+            raise ConfigError(f"--set {text}: '{'.'.join(dotted[:depth])}' is a value, not a section")
+        if dotted[depth] not in _keys_of(section):
+            raise ConfigError(_unknown_key_message(dotted[: depth + 1], f"--set {text}", raw))
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -171,7 +195,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     result = json.loads(json.dumps(raw, default=str)) if raw else {}
     for text in overrides:
         dotted, value = parse_override(text)
-        _check_override_key(dotted, text)
+        _check_override_key(dotted, text, result)
         node = result
         for part in dotted[:-1]:
             child = node.get(part)
@@ -188,7 +212,7 @@ def config_from_mapping(raw: dict[str, Any], where: str = "config") -> Experimen
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as err:
-        raise _validation_error_to_config_error(err, where) from None
+        raise _validation_error_to_config_error(err, where, raw) from None
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> ExperimentConfig:

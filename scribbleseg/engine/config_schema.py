@@ -2,7 +2,8 @@
 
 Sections: ``name``, ``method`` (``pce`` | ``pfa``), ``data``, ``model`` (``backbone`` and ``decoder``
 discriminated by ``type``, from :mod:`scribbleseg.models.network_settings`), ``pfa`` (the method's own
-:class:`~scribbleseg.pfa.PFASettings`), ``optim``, ``train``, ``eval``. Reading YAML files, ``_base_``
+:class:`~scribbleseg.pfa.PFASettings`), ``gated_crf`` (:class:`~scribbleseg.methods.GatedCRFSettings`,
+a regulariser any method adds; ``null`` = off), ``optim``, ``train``, ``eval``. Reading YAML files, ``_base_``
 inheritance, ``--set`` overrides and error messages live in :mod:`scribbleseg.engine.config_loading`.
 """
 
@@ -14,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scribbleseg.methods import BASIC_HEAD
+from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings
 from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, MiTBackbone, SegFormerDecoder
 from scribbleseg.pfa import PFASettings
 
@@ -131,7 +132,9 @@ class ExperimentConfig(StrictModel):
     method: Literal["pce", "pfa"] = "pfa"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
-    pfa: PFASettings = Field(default_factory=PFASettings)
+    pfa: PFASettings = Field(default_factory=PFASettings, description="used by method pfa")
+    gated_crf: GatedCRFSettings | None = Field(None, description="the Gated CRF regulariser (any method); "
+                                                                 "null = off")
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig(max_iters=1000)
     eval: EvalConfig = EvalConfig()

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scribbleseg.data import read_label_map
-from scribbleseg.engine.atomic_io import atomic_write_text, ensure_writable_dir
+from scribbleseg.atomic_files import atomic_write_text, ensure_writable_dir
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.config_schema import ExperimentConfig

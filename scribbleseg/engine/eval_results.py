@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scribbleseg.engine.atomic_io import atomic_write_text
+from scribbleseg.atomic_files import atomic_write_text
 from scribbleseg.engine.confusion import class_accuracy, iou_from_confusion, mean_iou, pixel_accuracy
 
 __all__ = ["EvalResult", "EvalReport", "results_to_json", "write_results_json"]

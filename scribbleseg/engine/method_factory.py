@@ -14,7 +14,8 @@ from typing import Any, Callable
 from torch import nn
 
 from scribbleseg.engine.config_schema import ExperimentConfig, ModelConfig
-from scribbleseg.methods import PartialCEMethod, SegmentationMethod
+from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
+from scribbleseg.methods import GatedCRFRegulariser, PartialCEMethod, Regulariser, SegmentationMethod
 from scribbleseg.models import load_encoder_weights
 from scribbleseg.models.network_builders import build_backbone, build_decoder
 from scribbleseg.pfa import PFAMethod
@@ -27,18 +28,27 @@ def build_network(model_cfg: ModelConfig, num_classes: int, load_pretrained: boo
     encoder = build_backbone(model_cfg.backbone)
     if load_pretrained and model_cfg.pretrained:
         load_encoder_weights(encoder, model_cfg.pretrained)  # a path or a Hugging Face Hub id
-    head = build_decoder(model_cfg.decoder, encoder.out_channels, num_classes)
+    head = build_decoder(model_cfg.decoder, encoder, num_classes)
     return encoder, head
+
+
+def build_regularisers(cfg: ExperimentConfig) -> list[Regulariser]:
+    """The extra loss terms of ``cfg`` (the Gated CRF loss when ``gated_crf`` is set)."""
+    if cfg.gated_crf is None:
+        return []
+    return [GatedCRFRegulariser(cfg.gated_crf, IMAGENET_MEAN, IMAGENET_STD)]
 
 
 def _build_pce(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_classes: int,
                ignore_index: int) -> SegmentationMethod:
-    return PartialCEMethod(encoder, head, num_classes, ignore_index=ignore_index)
+    return PartialCEMethod(encoder, head, num_classes, ignore_index=ignore_index,
+                           regularisers=build_regularisers(cfg))
 
 
 def _build_pfa(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_classes: int,
                ignore_index: int) -> SegmentationMethod:
-    return PFAMethod(encoder, head, num_classes, settings=cfg.pfa, ignore_index=ignore_index)
+    return PFAMethod(encoder, head, num_classes, settings=cfg.pfa, ignore_index=ignore_index,
+                     regularisers=build_regularisers(cfg))
 
 
 METHOD_BUILDERS: dict[str, MethodBuilder] = {"pce": _build_pce, "pfa": _build_pfa}

@@ -6,7 +6,7 @@
 * Probability map: ``.npy`` float16 ``[K, H, W]`` (softmax probabilities, channel = class id).
 
 PNGs go through :func:`scribbleseg.data.write_png_atomic`, probability maps through
-:func:`scribbleseg.engine.atomic_io.atomic_write_bytes` (temporary file in the same folder + ``os.replace``),
+:func:`scribbleseg.atomic_files.atomic_write_bytes` (temporary file in the same folder + ``os.replace``),
 so a crash never leaves half a file behind.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD, write_png_atomic
-from scribbleseg.engine.atomic_io import atomic_write_bytes
+from scribbleseg.atomic_files import atomic_write_bytes
 from scribbleseg.errors import DataError
 
 __all__ = [

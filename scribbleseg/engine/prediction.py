@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 
 from scribbleseg.data import InferenceImages
-from scribbleseg.engine.atomic_io import ensure_writable_dir
+from scribbleseg.atomic_files import ensure_writable_dir
 from scribbleseg.engine.distributed import unwrap_model
 from scribbleseg.engine.evaluation import DEFAULT_MS_SCALES
 from scribbleseg.engine.inference import head_notes, infer_probabilities, resolve_heads

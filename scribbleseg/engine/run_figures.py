@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scribbleseg.engine.atomic_io import atomic_write_bytes
+from scribbleseg.atomic_files import atomic_write_bytes
 from scribbleseg.engine.metrics_file import read_metrics
 from scribbleseg.engine.run_layout import RunLayout
 from scribbleseg.errors import DataError

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from scribbleseg.engine.atomic_io import atomic_write_text
+from scribbleseg.atomic_files import atomic_write_text
 from scribbleseg.engine.metrics_file import read_metrics
 from scribbleseg.engine.run_layout import RunLayout
 

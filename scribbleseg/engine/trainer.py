@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from scribbleseg.engine.atomic_io import atomic_write_text, ensure_writable_dir
+from scribbleseg.atomic_files import atomic_write_text, ensure_writable_dir
 from scribbleseg.engine.checkpoint import (
     check_checkpoint_compatible,
     load_training_state,
@@ -192,10 +192,9 @@ class Trainer:
                 loader = build_train_loader(self.train_set, self.cfg.data, cfg.seed, epoch, start_batch,
                                             self.ctx.rank, self.ctx.world_size,
                                             pin_memory=self.device.type == "cuda")
-                for images, scribbles, crop_classes, image_classes in loader:
+                for loaded in loader:
                     lr = self.schedule.apply(self.optimizer, self.step)
-                    batch = TrainBatch(images, scribbles, crop_classes, image_classes)
-                    parts, self.phase_name, finite = self._train_step(batch)
+                    parts, self.phase_name, finite = self._train_step(TrainBatch.from_loader(loaded))
                     self.step += 1
                     logger.advance()
                     if finite:

@@ -25,6 +25,8 @@ from scribbleseg.methods.contract import (
     StepResult,
     TrainBatch,
 )
+from scribbleseg.methods.gated_crf import GatedCRFKernel, GatedCRFSettings, default_kernels, gated_crf_loss
+from scribbleseg.methods.gated_crf_regulariser import GatedCRFRegulariser
 from scribbleseg.methods.logit_resizing import upsample_logits
 from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.pce_method import PartialCEMethod
@@ -37,6 +39,9 @@ __all__ = [
     "ClassSource",
     "Evidence",
     "FileClassSource",
+    "GatedCRFKernel",
+    "GatedCRFRegulariser",
+    "GatedCRFSettings",
     "HeadInfo",
     "NoClassSource",
     "OracleClassSource",
@@ -49,6 +54,8 @@ __all__ = [
     "StepResult",
     "TrainBatch",
     "add_regularisers",
+    "default_kernels",
+    "gated_crf_loss",
     "parse_class_source",
     "partial_cross_entropy",
     "upsample_logits",

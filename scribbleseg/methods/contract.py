@@ -52,17 +52,27 @@ class TrainBatch:
         crop_classes: ``[N, K]`` bool, classes with a scribbled pixel inside the crop.
         image_classes: ``[N, K]`` bool, classes scribbled anywhere in the whole image (image-level
             labels; equal to ``crop_classes`` when the data set cannot tell).
+        valid: ``[N, H, W]`` bool, False where the crop shows no image (padding, rotation corners), or
+            ``None`` (all valid).
     """
 
     images: Tensor
     scribbles: Tensor
     crop_classes: Tensor
     image_classes: Tensor
+    valid: Tensor | None = None
+
+    @classmethod
+    def from_loader(cls, batch: dict[str, Tensor]) -> "TrainBatch":
+        """From a collated batch of the data layer's ``ScribbleDataset`` items."""
+        return cls(batch["image"], batch["scribble"], batch["crop_classes"], batch["image_classes"],
+                   batch.get("valid"))
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "TrainBatch":
         """The same batch on ``device``."""
-        return TrainBatch(**{item.name: getattr(self, item.name).to(device, non_blocking=non_blocking)
-                             for item in fields(self)})
+        moved = {item.name: getattr(self, item.name) for item in fields(self)}
+        return TrainBatch(**{name: None if value is None else value.to(device, non_blocking=non_blocking)
+                             for name, value in moved.items()})
 
 
 @dataclass

@@ -37,11 +37,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from torch import Tensor
 
+from scribbleseg.models.settings_base import StrictSettings
 
-class GatedCRFKernel(BaseModel):
+
+class GatedCRFKernel(StrictSettings):
     """One Gaussian kernel of the sum ``k_ij``: ``weight * exp(-dxy^2 / (2 xy^2) - drgb^2 / (2 rgb^2))``.
 
     Attributes:
@@ -51,6 +53,7 @@ class GatedCRFKernel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    section = "gated_crf.kernels"
 
     weight: float = Field(gt=0)
     xy: float = Field(gt=0)
@@ -66,7 +69,7 @@ def default_kernels() -> list[GatedCRFKernel]:
     return [GatedCRFKernel(weight=0.9, xy=6.0, rgb=5.76), GatedCRFKernel(weight=0.1, xy=6.0)]
 
 
-class GatedCRFSettings(BaseModel):
+class GatedCRFSettings(StrictSettings):
     """Settings of the Gated CRF regulariser: the ``gated_crf`` section of the config.
 
     Attributes:
@@ -81,6 +84,7 @@ class GatedCRFSettings(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    section = "gated_crf"
 
     weight: float = Field(default=0.1, ge=0)
     kernels: list[GatedCRFKernel] = Field(default_factory=default_kernels, min_length=1)

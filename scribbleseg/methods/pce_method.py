@@ -36,6 +36,6 @@ class PartialCEMethod(SegmentationMethod):
         _, basic = self.encode(batch.images)
         pce = partial_cross_entropy(basic, batch.scribbles, self.ignore_index)
         parts = {"pce": pce.detach()}
-        loss = add_regularisers(self.regularisers, basic, batch, pce, parts)
+        loss = add_regularisers(self.regularisers, basic, batch, iteration, pce, parts)
         parts[TOTAL_LOSS] = loss.detach()
         return StepResult(loss=loss, parts=parts, outputs={BASIC_HEAD: basic})

@@ -1,7 +1,7 @@
 """One construction path for every network: backbone and decoder settings -> modules (dicts of builders).
 
 >>> encoder = build_backbone(MiTBackbone(name="mit_b1"))
->>> head = build_decoder(SegFormerDecoder(), encoder.out_channels, num_classes=21)
+>>> head = build_decoder(SegFormerDecoder(), encoder, num_classes=21)
 >>> logits = head.classify(head.fuse(encoder(images)))       # [N, 21, H/4, W/4]
 
 To add a backbone or decoder: a settings class in ``network_settings.py`` (with a new ``type``), a
@@ -15,8 +15,17 @@ from typing import Callable, Sequence
 from torch import nn
 
 from scribbleseg.errors import ConfigError
+from scribbleseg.models.deeplabv2_head import DeepLabV2Head
+from scribbleseg.models.deeplabv3plus_head import DeepLabV3PlusHead
 from scribbleseg.models.mix_transformer import MixTransformer
-from scribbleseg.models.network_settings import MiTBackbone, SegFormerDecoder
+from scribbleseg.models.network_settings import (
+    DeepLabV2Decoder,
+    DeepLabV3PlusDecoder,
+    MiTBackbone,
+    ResNetBackbone,
+    SegFormerDecoder,
+)
+from scribbleseg.models.resnet import ResNet
 from scribbleseg.models.segformer_head import SegFormerHead
 
 
@@ -29,13 +38,37 @@ def _build_mit(settings: MiTBackbone) -> MixTransformer:
     return MixTransformer.from_name(settings.name, strides=settings.strides, drop_path_rate=settings.drop_path)
 
 
-def _build_segformer(settings: SegFormerDecoder, in_channels: Sequence[int], num_classes: int) -> SegFormerHead:
+def _build_resnet(settings: ResNetBackbone) -> ResNet:
+    if settings.dims is not None:
+        dims = settings.dims
+        return ResNet(depths=dims.depths, base_width=dims.base_width, stem_channels=dims.stem_channels,
+                      output_stride=settings.output_stride)
+    return ResNet.from_name(settings.name, output_stride=settings.output_stride)
+
+
+def _build_segformer(settings: SegFormerDecoder, in_channels: Sequence[int], in_strides: Sequence[int],
+                     num_classes: int) -> SegFormerHead:
     return SegFormerHead(in_channels=in_channels, num_classes=num_classes, embed_dim=settings.embed_dim,
+                         dropout=settings.dropout, in_strides=in_strides)
+
+
+def _build_deeplabv2(settings: DeepLabV2Decoder, in_channels: Sequence[int], in_strides: Sequence[int],
+                     num_classes: int) -> DeepLabV2Head:
+    return DeepLabV2Head(in_channels, num_classes, in_strides=in_strides, dilations=settings.dilations,
                          dropout=settings.dropout)
 
 
-BACKBONE_BUILDERS: dict[str, Callable[..., nn.Module]] = {"mit": _build_mit}
-DECODER_BUILDERS: dict[str, Callable[..., nn.Module]] = {"segformer": _build_segformer}
+def _build_deeplabv3plus(settings: DeepLabV3PlusDecoder, in_channels: Sequence[int], in_strides: Sequence[int],
+                         num_classes: int) -> DeepLabV3PlusHead:
+    return DeepLabV3PlusHead(in_channels, num_classes, in_strides=in_strides, aspp_dilations=settings.aspp_dilations,
+                             aspp_channels=settings.aspp_channels, low_level_channels=settings.low_level_channels,
+                             decoder_channels=settings.decoder_channels, dropout=settings.dropout)
+
+
+BACKBONE_BUILDERS: dict[str, Callable[..., nn.Module]] = {"mit": _build_mit, "resnet": _build_resnet}
+DECODER_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "segformer": _build_segformer, "deeplabv2": _build_deeplabv2, "deeplabv3plus": _build_deeplabv3plus,
+}
 
 
 def build_backbone(settings) -> nn.Module:  # type: ignore[no-untyped-def]
@@ -46,9 +79,10 @@ def build_backbone(settings) -> nn.Module:  # type: ignore[no-untyped-def]
     return builder(settings)
 
 
-def build_decoder(settings, in_channels: Sequence[int], num_classes: int) -> nn.Module:  # type: ignore[no-untyped-def]
-    """The decoder described by ``settings`` on stage maps of ``in_channels`` channels, ``num_classes`` outputs."""
+def build_decoder(settings, encoder: nn.Module, num_classes: int) -> nn.Module:  # type: ignore[no-untyped-def]
+    """The decoder described by ``settings`` on ``encoder``'s stage maps (``out_channels`` channels at
+    ``output_strides``), with ``num_classes`` outputs."""
     builder = DECODER_BUILDERS.get(settings.type)
     if builder is None:
         raise ConfigError(f"unknown decoder type {settings.type!r}; types: {', '.join(DECODER_BUILDERS)}")
-    return builder(settings, tuple(in_channels), int(num_classes))
+    return builder(settings, tuple(encoder.out_channels), tuple(encoder.output_strides), int(num_classes))

@@ -27,12 +27,10 @@ from scribbleseg.errors import WeightsError
 from scribbleseg.models.mix_transformer import MixTransformer
 from scribbleseg.models.resnet import ResNet
 from scribbleseg.models.resnet_weight_key_maps import RESNET_LAYOUTS
+from scribbleseg.models.state_dict_check import abbreviate, compare_state_dicts
 from scribbleseg.models.weight_files import read_state_dict
 from scribbleseg.models.weight_key_maps import MIT_LAYOUTS
 from scribbleseg.models.weight_layouts import ConvertedWeights, KeyLayout, convert_state, detect_layout
-
-_LIST_LIMIT = 6
-
 
 @dataclass(frozen=True)
 class WeightLoadReport:
@@ -46,12 +44,6 @@ class WeightLoadReport:
     def __str__(self) -> str:
         return (f"loaded {self.loaded} encoder tensors from {self.path} ({self.source_format} layout), "
                 f"ignored {len(self.ignored)} other keys")
-
-
-def _abbreviate(items: list[str]) -> str:
-    """Join the first few items, then ``(+N more)``."""
-    shown = ", ".join(items[:_LIST_LIMIT])
-    return shown + (f" (+{len(items) - _LIST_LIMIT} more)" if len(items) > _LIST_LIMIT else "")
 
 
 def _describe(encoder: nn.Module) -> str:
@@ -92,7 +84,7 @@ def _no_layout_error(file: Path, keys: list[str], family: _Family) -> WeightsErr
             other = f" (it holds {candidate.name} weights in {found[0].name} layout)"
             break
     return WeightsError(f"{file} holds no {family.name} encoder weights{other}: no key ends in one of "
-                        f"{anchors}; first keys: {_abbreviate(keys)}")
+                        f"{anchors}; first keys: {abbreviate(keys)}")
 
 
 def _fit_to_encoder(converted: ConvertedWeights, encoder: nn.Module, file: Path, family: _Family
@@ -106,27 +98,15 @@ def _fit_to_encoder(converted: ConvertedWeights, encoder: nn.Module, file: Path,
     for key, value in expected.items():
         if key.endswith(_OPTIONAL_SUFFIX) and key not in tensors:
             tensors[key] = value.clone()
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [converted.source_names[k] for k in tensors if k not in expected]
-    mis_shaped = [  # in the model's order: stage 1 first
-        f"{converted.source_names[k]} (file {list(tensors[k].shape)} vs model {list(t.shape)})"
-        for k, t in expected.items() if k in tensors and tensors[k].shape != t.shape
-    ]
-    if not (missing or unexpected or mis_shaped):
+    mismatch = compare_state_dicts(expected, tensors, lambda key: converted.source_names.get(key, key))
+    if not mismatch:
         return tensors
-    parts = []
-    if mis_shaped:
-        parts.append(f"{len(mis_shaped)} mis-shaped: {_abbreviate(mis_shaped)}")
-    if missing:
-        parts.append(f"{len(missing)} missing: {_abbreviate(missing)}")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected: {_abbreviate(unexpected)}")
-    if mis_shaped or unexpected:
+    if mismatch.misshaped or mismatch.unexpected:
         hint = f" (a checkpoint of another {family.name} variant?)"
     else:
         hint = f" (a partial file or a shallower {family.name} variant?)"
     raise WeightsError(f"weights in {file} ({converted.source_format} layout) do not fit encoder "
-                       f"{_describe(encoder)}{hint}; " + "; ".join(parts))
+                       f"{_describe(encoder)}{hint}; {mismatch.describe()}")
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> WeightLoadReport:

@@ -52,7 +52,7 @@ class PFAMethod(SegmentationMethod):
     Args:
         encoder / head / num_classes / ignore_index: as :class:`SegmentationMethod`.
         settings: PFA hyper-parameters (defaults: the paper's).
-        regularisers: extra loss terms on the basic prediction (e.g. the Gated CRF loss).
+        regularisers: extra loss terms on the pCE-supervised prediction (e.g. the Gated CRF loss).
     """
 
     method_name = "pfa"
@@ -178,13 +178,15 @@ class PFAMethod(SegmentationMethod):
         """``total``, ``pce``, ``con_local``, ``con_global`` and one per regulariser."""
         return PFA_LOSSES + tuple(regulariser.name for regulariser in self.regularisers)
 
-    def training_loss(self, outputs: dict[str, Tensor], batch: TrainBatch, phase: Phase) -> tuple[Tensor, dict[str, Tensor]]:
+    def training_loss(self, outputs: dict[str, Tensor], batch: TrainBatch, phase: Phase,
+                      iteration: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
         """Total loss of ``phase`` (section 3.4) and its detached parts (see :meth:`loss_names`).
 
         pCE (eq. 9) supervises the prediction ``settings.pce_target`` names for the phase; a prediction that
         was not computed falls back to ``local``, then ``basic``. Consistency terms (eq. 10) are added for
         the augmented predictions that exist in this phase: local from ``LOCAL`` on, global in ``GLOBAL``.
-        Regularisers act on the basic prediction.
+        Regularisers (e.g. the Gated CRF loss) act on the prediction pCE supervises, as they do in the pCE
+        baseline: they propagate the scribbles' labels together with it.
         """
         settings = self.settings
         target_name = settings.pce_target.for_phase(phase.value)
@@ -207,7 +209,7 @@ class PFAMethod(SegmentationMethod):
                                           settings.detach_consistency_target)
             loss = loss + settings.lambda_global * con_global
             parts["con_global"] = con_global.detach()
-        loss = add_regularisers(self.regularisers, basic, batch, loss, parts)
+        loss = add_regularisers(self.regularisers, outputs[target_name], batch, iteration, loss, parts)
         parts[TOTAL_LOSS] = loss.detach()
         return loss, parts
 
@@ -235,7 +237,7 @@ class PFAMethod(SegmentationMethod):
                 outputs[GLOBAL_HEAD] = self.augment_global(embedded, present, max_present)
         else:
             phase = Phase.WARMUP
-        loss, parts = self.training_loss(outputs, batch, phase)
+        loss, parts = self.training_loss(outputs, batch, phase, iteration)
         return StepResult(loss=loss, parts=parts, phase=phase.value, outputs=outputs)
 
     def training_summary(self) -> dict[str, Any]:

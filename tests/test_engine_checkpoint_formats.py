@@ -1,0 +1,61 @@
+"""Checkpoint descriptors and formats: format-1 (scribbleseg 0.1) checkpoints still load; the stored
+model descriptor makes a checkpoint of another backbone / decoder / method an error naming what differs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from scribbleseg.engine.checkpoint import CONFIG_KEY, FORMAT_KEY, META_KEY, load_model_checkpoint, save_model_checkpoint
+from scribbleseg.engine.config_loading import config_from_mapping
+from scribbleseg.engine.method_factory import build_method
+from scribbleseg.errors import CheckpointError
+from tiny_models import tiny_model_mapping
+
+LEGACY_MODEL = {"backbone": "custom", "pretrained": None, "strides": [4, 2, 2, 2], "embed_dim": 16,
+                "dropout": 0.0, "drop_path": 0.0, "freeze_encoder_norms": False,
+                "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 4],
+                         "mlp_ratios": [4, 4, 4, 4], "sr_ratios": [8, 4, 2, 1]}}
+
+
+def write_format_1(path: Path, use_local: bool) -> dict[str, torch.Tensor]:
+    """A checkpoint as scribbleseg 0.1 wrote it: flat model section, no method, format "1"."""
+    cfg = config_from_mapping({"model": tiny_model_mapping(), "pfa": {"slots": 2, "use_local": use_local}})
+    method = build_method(cfg, 4, load_pretrained=False)
+    tensors = {k: v.contiguous() for k, v in method.state_dict().items()}
+    legacy = json.loads(cfg.to_json())
+    legacy.pop("method")
+    legacy.pop("gated_crf")
+    legacy["model"] = LEGACY_MODEL
+    save_file(tensors, str(path), metadata={CONFIG_KEY: json.dumps(legacy), FORMAT_KEY: "1",
+                                            META_KEY: json.dumps({"num_classes": 4, "backbone": "mit(custom)"})})
+    return tensors
+
+
+@pytest.mark.parametrize("use_local", [True, False])
+def test_format_1_checkpoints_load_as_pfa_models(tmp_path: Path, use_local: bool) -> None:
+    tensors = write_format_1(tmp_path / "old.safetensors", use_local)
+    method, cfg, meta = load_model_checkpoint(tmp_path / "old.safetensors")
+    assert cfg.method == "pfa" and cfg.model.backbone.dims.embed_dims == (8, 16, 32, 64)
+    assert cfg.model.decoder.embed_dim == 16 and cfg.pfa.use_local is use_local
+    for name, value in method.state_dict().items():
+        assert torch.equal(value, tensors[name]), name
+
+
+def test_descriptor_mismatch_names_what_differs(tmp_path: Path) -> None:
+    cfg = config_from_mapping({"model": tiny_model_mapping(), "pfa": {"slots": 2}})
+    path = save_model_checkpoint(tmp_path / "m.safetensors", build_method(cfg, 4, load_pretrained=False), cfg, {})
+    resnet = config_from_mapping({"model": {"backbone": {"type": "resnet", "name": None, "dims": {}},
+                                            "decoder": {"type": "deeplabv2"}}})
+    with pytest.raises(CheckpointError, match=r"its backbone is \{'type': 'mit'.*asks for \{'type': 'resnet'"):
+        load_model_checkpoint(path, expect=resnet)
+    baseline = config_from_mapping({"model": tiny_model_mapping(), "method": "pce"})
+    with pytest.raises(CheckpointError, match="its method is pfa, the config asks for pce"):
+        load_model_checkpoint(path, expect=baseline)
+    more_slots = config_from_mapping({"model": tiny_model_mapping(), "pfa": {"slots": 3}})
+    with pytest.raises(CheckpointError, match="slots"):
+        load_model_checkpoint(path, expect=more_slots)
