@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from scribbleseg.errors import ScribblesegError
 from scribbleseg.cli import (
+    config_command,
     data_commands,
     demo_command,
     eval_command,
@@ -51,7 +52,7 @@ app = typer.Typer(
 )
 
 for _module in (info_command, data_commands, train_command, eval_command, predict_command,
-                plot_command, demo_command, weights_command):
+                plot_command, demo_command, weights_command, config_command):
     _module.register(app)
 
 
