@@ -61,15 +61,16 @@ def test_class_sources_that_cannot_be_in_a_graph_are_refused_with_the_alternativ
     fill_bank(segmentor)
     (tmp_path / "c.json").write_text("{}")
     for spec, reason in (("oracle", "ground-truth labels"), (f"file:{tmp_path / 'c.json'}", "from a file"),
-                         ("none", "equal the basic")):
+                         (f"file:{tmp_path / 'missing.json'}", "from a file"), ("none", "equal the basic")):
         with pytest.raises(ConfigError, match=reason) as info:
             graph_chooser_factory(segmentor, "global", spec)
         assert "threshold:N" in str(info.value)
     source, factory = graph_chooser_factory(segmentor, "global", "threshold:7")
     assert isinstance(source, PredictionThresholdClassSource) and source.min_pixels == 7
     assert factory is IN_GRAPH_CLASS_SOURCES[PredictionThresholdClassSource].chooser
-    # the basic head needs no class set: any source is fine and none is recorded
+    # the basic head needs no class set: the source is not even read, and none is recorded
     assert graph_chooser_factory(segmentor, "basic", "oracle")[1] is None
+    assert graph_chooser_factory(segmentor, "basic", "file:missing.json")[1] is None
 
 
 def test_in_graph_threshold_counts_pixels_at_the_input_size() -> None:

@@ -50,7 +50,6 @@ from scribbleseg.methods import (
     BASIC_HEAD,
     ClassChooser,
     ClassSource,
-    FileClassSource,
     NoClassSource,
     PredictionThresholdClassSource,
     SegmentationMethod,
@@ -154,16 +153,16 @@ def graph_chooser_factory(method: SegmentationMethod, head: str, spec: str) -> t
         raise ConfigError(f"unknown head {head!r}; this model's heads are {', '.join(infos)}")
     if infos[head].unavailable:
         raise ConfigError(f"head {head!r} cannot be exported: {infos[head].unavailable}")
-    source = parse_class_source(spec)
     if not infos[head].uses_classes:
         return NoClassSource(), None
     in_graph = ", ".join(entry.spec for entry in IN_GRAPH_CLASS_SOURCES.values())
+    if str(spec).strip().lower().startswith("file:"):  # refused before parse_class_source reads the file
+        raise ConfigError(f"class source {spec!r} reads per-image class lists from a file, which cannot be part "
+                          f"of a graph; export head {head!r} with a class source computed in the graph: {in_graph}")
+    source = parse_class_source(spec)
     if source.needs_ground_truth:
         raise ConfigError(f"class source {spec!r} needs ground-truth labels, which a deployed model does not "
                           f"have; export head {head!r} with a class source computed in the graph: {in_graph}")
-    if isinstance(source, FileClassSource):
-        raise ConfigError(f"class source {spec!r} reads per-image class lists from a file, which cannot be part "
-                          f"of a graph; export head {head!r} with a class source computed in the graph: {in_graph}")
     if isinstance(source, NoClassSource):
         raise ConfigError(f"class source 'none' gives head {head!r} no class set, so it would equal the basic "
                           f"prediction; export --head basic, or a class source computed in the graph: {in_graph}")
@@ -238,7 +237,8 @@ def export_onnx(
     """Export ``method``'s inference of ``head`` to ``path`` (written atomically) and check it.
 
     Args:
-        method: the trained method (moved to CPU float32 and eval mode; its mode is restored).
+        method: the trained method (traced on the CPU in float32 and eval mode; device, dtype and mode
+            are restored afterwards).
         path: the ``.onnx`` file to write.
         head: one of ``method.heads()`` that can run.
         class_source: for a class-dependent head, a source computed inside the graph (``threshold:N``);
@@ -263,6 +263,8 @@ def export_onnx(
     if class_names is not None and len(class_names) != num_classes:
         raise ConfigError(f"{len(class_names)} class names for {num_classes} classes")
     was_training = method.training
+    first = next(method.parameters(), None)
+    device, dtype = (first.device, first.dtype) if first is not None else (torch.device("cpu"), torch.float32)
     method.to(device="cpu", dtype=torch.float32).eval()
     try:
         source, factory = graph_chooser_factory(method, head, class_source)
@@ -287,7 +289,7 @@ def export_onnx(
         with torch.no_grad():
             difference = _check_with_runtime(data, graph, output_names, threads) if check else None
     finally:
-        method.train(was_training)
+        method.to(device=device, dtype=dtype).train(was_training)
     written = atomic_write_bytes(path, data)
     opset_used = next((entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")), int(opset))
     return ExportReport(path=written, size_bytes=len(data), opset=int(opset_used), outputs=output_names,
