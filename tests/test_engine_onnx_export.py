@@ -126,3 +126,21 @@ def test_runtime_providers_follow_the_device() -> None:
 def test_in_graph_class_source_only_signals_that_classes_exist() -> None:
     present = InGraphClassSource("threshold:500").classes(Evidence(torch.zeros(2, 4, 3, 3)), (12, 12))
     assert present.shape == (2, 4) and present.all()
+
+
+def test_graph_outputs_include_an_image_classifier_when_the_method_has_one(monkeypatch) -> None:
+    """A method with an image-level classifier gets an ``image_logits`` output, with no change here."""
+    from scribbleseg.engine.onnx_export import InferenceGraph
+
+    segmentor = tiny_segmentor()
+    fill_bank(segmentor)
+    monkeypatch.setattr(segmentor, "image_logits", lambda features: features.mean(dim=(2, 3))[:, :NUM_CLASSES])
+    source, factory = graph_chooser_factory(segmentor, "global", "threshold:0")
+    images = torch.randn(2, 3, 32, 64)
+    with torch.no_grad(), segmentor.traceable():
+        outputs = InferenceGraph(segmentor, "global", source, factory).named_outputs(images)
+    assert list(outputs) == ["logits_basic", "logits_global", "present", "image_logits"]
+    assert outputs["image_logits"].shape == (2, NUM_CLASSES) and outputs["present"].all()
+    with torch.no_grad(), segmentor.traceable():
+        basic_only = InferenceGraph(segmentor, "basic", *graph_chooser_factory(segmentor, "basic", "none"))
+        assert list(basic_only.named_outputs(images)) == ["logits_basic", "image_logits"]

@@ -174,16 +174,19 @@ def graph_chooser_factory(method: SegmentationMethod, head: str, spec: str) -> t
 
 @contextlib.contextmanager
 def _quiet_exporter():
-    """Silence the exporter's progress lines, optional-op warnings and deprecation notices."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """Silence the exporter's progress lines, optional-op warnings and deprecation notices (the outcome is
+    checked by the caller: opset, ONNX Runtime vs PyTorch)."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _trace(graph: InferenceGraph, example: Tensor, output_names: list[str], opset: int):  # type: ignore[no-untyped-def]
@@ -198,7 +201,12 @@ def _trace(graph: InferenceGraph, example: Tensor, output_names: list[str], opse
     except Exception as err:  # the exporter raises many types; this is a model it cannot trace
         raise ConfigError(f"torch.onnx.export could not export this model ({type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''})") from err
-    return program.model_proto
+    proto = program.model_proto
+    got = next((entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")), None)
+    if got != opset:
+        raise ConfigError(f"the exporter could not convert this model to opset {opset} (it is at opset {got}); "
+                          f"use --opset {DEFAULT_OPSET} or higher")
+    return proto
 
 
 def _check_with_runtime(data: bytes, graph: InferenceGraph, output_names: list[str], threads: int | None) -> float:
@@ -291,8 +299,7 @@ def export_onnx(
     finally:
         method.to(device=device, dtype=dtype).train(was_training)
     written = atomic_write_bytes(path, data)
-    opset_used = next((entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")), int(opset))
-    return ExportReport(path=written, size_bytes=len(data), opset=int(opset_used), outputs=output_names,
+    return ExportReport(path=written, size_bytes=len(data), opset=int(opset), outputs=output_names,
                         metadata=metadata, max_abs_difference=difference)
 
 
