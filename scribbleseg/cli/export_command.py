@@ -14,6 +14,8 @@ from typing import Optional
 
 import typer
 
+WARN_DIFFERENCE = 1e-3  # largest |ONNX - PyTorch| logit difference reported without a warning
+
 
 def export_command(
     checkpoint: Path = typer.Argument(..., help="Model checkpoint (.safetensors).", show_default=False),
@@ -48,6 +50,9 @@ def export_command(
         shape = "x".join(str(s) for s in CHECK_SHAPE)
         typer.echo(f"checked with ONNX Runtime on a {shape} input: max |ONNX - PyTorch| = "
                    f"{report.max_abs_difference:.2e}")
+        if report.max_abs_difference > WARN_DIFFERENCE:
+            typer.echo(f"warning: the graph differs from PyTorch by more than {WARN_DIFFERENCE:g} "
+                       "(inf: a different class set); check its predictions before deploying it", err=True)
 
 
 def register(app: typer.Typer) -> None:
