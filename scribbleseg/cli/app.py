@@ -16,9 +16,11 @@ from typer.core import TyperGroup
 
 from scribbleseg.errors import ScribblesegError
 from scribbleseg.cli import (
+    config_command,
     data_commands,
     demo_command,
     eval_command,
+    export_command,
     info_command,
     plot_command,
     predict_command,
@@ -51,7 +53,7 @@ app = typer.Typer(
 )
 
 for _module in (info_command, data_commands, train_command, eval_command, predict_command,
-                plot_command, demo_command, weights_command):
+                plot_command, demo_command, weights_command, config_command, export_command):
     _module.register(app)
 
 

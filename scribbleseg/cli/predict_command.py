@@ -2,7 +2,8 @@
 
 The checkpoint alone is enough: it holds the config, class names and palette. Outputs: ``DIR/<name>.png``
 (palette PNG of class ids), ``DIR/overlays/<name>.png`` (``--overlay``), ``DIR/probabilities/<name>.npy``
-(``--probs``, float16 ``[K, H, W]``). User errors exit with code 2 and one message.
+(``--probs``, float16 ``[K, H, W]``). User errors exit with code 2 and one message. An exported ``.onnx``
+model (``scribbleseg export``) runs with ONNX Runtime instead: same outputs and options (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from rich.console import Console
 from scribbleseg.data.voc_classes import voc_color
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.devices import resolve_device
+from scribbleseg.engine.onnx_inference import is_onnx_model
 from scribbleseg.engine.prediction import predict_paths, prediction_notes
+from scribbleseg.errors import ConfigError
 from scribbleseg.methods import BASIC_HEAD, parse_class_source
 
 
@@ -29,24 +32,30 @@ def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int
 
 
 def predict_command(
-    checkpoint: Path = typer.Argument(..., help="Model checkpoint (.safetensors)."),
+    checkpoint: Path = typer.Argument(..., help="Model checkpoint (.safetensors) or exported model (.onnx, "
+                                                "run with ONNX Runtime)."),
     images: Path = typer.Argument(..., help="An image file or a folder of images."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; other files are left alone)."),
     overlay: bool = typer.Option(False, "--overlay", help="Also write colour overlays to OUT/overlays/."),
     probs: bool = typer.Option(False, "--probs", help="Also write float16 [K,H,W] .npy maps to OUT/probabilities/."),
-    head: str = typer.Option(BASIC_HEAD, "--head", help="A head of the model: basic, or e.g. PFA's local / global."),
-    classes: str = typer.Option("threshold:500", "--classes",
-                                help="Class source of class-dependent heads: threshold:N | file:PATH | none."),
+    head: Optional[str] = typer.Option(None, "--head", help="A head of the model: basic, or e.g. PFA's local / "
+                                                          "global (default: basic; .onnx: its exported head)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Class source of class-dependent heads: "
+                                          "threshold:N | file:PATH | none (default threshold:500; .onnx: its own)."),
     ms_flip: bool = typer.Option(False, "--ms-flip", help="Multi-scale + horizontal-flip averaging."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Images per forward pass."),
     amp: bool = typer.Option(False, "--amp", help="Autocast the network (bf16 on CPU, fp16 on CUDA)."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
-    target = resolve_device(device)
-    method, _, meta = load_model_checkpoint(checkpoint, map_location=target)
+    if is_onnx_model(checkpoint):
+        method, target, meta, head, source = _onnx_model(checkpoint, device, head, classes, amp)
+    else:
+        target = resolve_device(device)
+        method, _, meta = load_model_checkpoint(checkpoint, map_location=target)
+        head = head or BASIC_HEAD
+        source = parse_class_source(classes or "threshold:500", meta.get("class_names"))
     class_names = meta.get("class_names")
-    source = parse_class_source(classes, class_names)
     written = predict_paths(method, images, out, palette=checkpoint_palette(meta, method.num_classes),
                             overlay=overlay, probabilities=probs, head=head, class_source=source,
                             class_names=class_names, device=target, batch_size=batch_size, ms_flip=ms_flip,
@@ -56,6 +65,17 @@ def predict_command(
         console.print(f"[yellow]note:[/] {note}")
     extras = [name for name, on in (("overlays", overlay), ("probabilities", probs)) if on]
     console.print(f"{len(written)} label map(s) written to {out}" + (f" (+ {', '.join(extras)})" if extras else ""))
+
+
+def _onnx_model(path: Path, device: str, head: str | None, classes: str | None, amp: bool):  # type: ignore[no-untyped-def]
+    """(ONNX Runtime method, device None = as it is, meta, head, class source) for an exported model."""
+    from scribbleseg.engine.onnx_inference import OnnxRuntimeMethod
+
+    if amp:
+        raise ConfigError("--amp applies to PyTorch checkpoints; an ONNX model runs in the precision it was exported in")
+    method = OnnxRuntimeMethod(path, device=device)
+    meta = {"class_names": method.metadata.class_names, "palette": method.metadata.palette}
+    return method, None, meta, head or method.exported_head, method.class_source(classes)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,7 +28,7 @@ from scribbleseg.errors import ConfigError
 from scribbleseg.methods import BASIC_HEAD, ClassSource, Evidence, NoClassSource, SegmentationMethod
 
 __all__ = ["InferenceOutput", "available_heads", "head_notes", "resolve_heads", "infer_probabilities",
-           "class_dependent"]
+           "class_dependent", "method_device"]
 
 
 @dataclass
@@ -48,6 +48,13 @@ class InferenceOutput:
     def labels(self, head: str) -> list[Tensor]:
         """Arg-max label maps ``[H_i, W_i]`` int64 of ``head``."""
         return [probs.argmax(dim=0) for probs in self.probabilities[head]]
+
+
+def method_device(method) -> torch.device:  # type: ignore[no-untyped-def]
+    """Where ``method`` takes its inputs: its ``device`` attribute when it has one (a model run outside
+    PyTorch, e.g. by ONNX Runtime), else the device of its first parameter."""
+    device = getattr(method, "device", None)
+    return device if isinstance(device, torch.device) else next(method.parameters()).device
 
 
 def available_heads(method: SegmentationMethod) -> dict[str, str | None]:
@@ -137,7 +144,7 @@ def infer_probabilities(
         model's device.
     """
     source = class_source if class_source is not None else NoClassSource()
-    device = next(method.parameters()).device
+    device = method_device(method)
     images = [image.to(device=device, dtype=torch.float32) for image in images]
     image_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
     views = [(float(scale), mirrored) for scale in scales for mirrored in ((False, True) if flip else (False,))]

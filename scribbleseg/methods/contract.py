@@ -30,8 +30,9 @@ information: such heads are not computed and the engine reports the basic predic
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -163,6 +164,11 @@ class SegmentationMethod(nn.Module, ABC):
 
     method_name: ClassVar[str] = "method"
 
+    #: When True, :meth:`infer` keeps every shape a function of the input's shape (no host syncs, no
+    #: data-dependent packing), as tracing for graph export needs; the results are the same. Set by
+    #: :meth:`traceable`.
+    static_shapes: bool = False
+
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, ignore_index: int = 255) -> None:
         super().__init__()
         if num_classes < 1:
@@ -231,6 +237,23 @@ class SegmentationMethod(nn.Module, ABC):
         prediction.present = present.to(device=basic.device, dtype=torch.bool)
         prediction.logits.update(self.infer_heads(features, basic, prediction.present, dependent))
         return prediction
+
+    @contextmanager
+    def traceable(self) -> Iterator[None]:
+        """A block in which :meth:`infer` can be traced into a graph (ONNX export) with the same results.
+
+        Shapes depend on the input's shape only (:attr:`static_shapes`), and the head table is read once
+        on entry: a traced graph cannot ask the buffers which heads are available (e.g. PFA's "is the
+        bank full?"), so :meth:`heads` returns that table until the block ends.
+        """
+        table = self.heads()
+        self.static_shapes = True
+        self.heads = lambda: dict(table)  # type: ignore[method-assign]  # instance attribute, removed below
+        try:
+            yield
+        finally:
+            del self.heads
+            del self.static_shapes
 
     # ------------------------------------------------------------------------------------- state
     def snapshot(self) -> StateSnapshot:

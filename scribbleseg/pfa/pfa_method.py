@@ -155,7 +155,8 @@ class PFAMethod(SegmentationMethod):
             if infos[head].unavailable:
                 raise ConfigError(f"head {head!r} cannot run: {infos[head].unavailable}")
         present = self.prepare_present(present)
-        max_present = count_max(present)
+        # a bound >= the true count gives the same result; K needs no host sync (graph export)
+        max_present = self.num_classes if self.static_shapes else count_max(present)
         logits: dict[str, Tensor] = {}
         embedded = None
         if LOCAL_HEAD in heads:
