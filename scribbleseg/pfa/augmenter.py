@@ -54,6 +54,8 @@ class PrototypeAugmenter(nn.Module):
     every pixel.
     """
 
+    compile_methods = ("embed", "augment")  # what train.compile compiles (scribbleseg.engine.compilation)
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         if dim < 2:

@@ -96,6 +96,12 @@ class PrototypeMemoryBank(nn.Module):
             return not self.sync_free
         return host_reads_are_free(self.prototypes.device)
 
+    @property
+    def compile_methods(self) -> tuple[str, ...]:
+        """What ``train.compile`` compiles (:mod:`scribbleseg.engine.compilation`): the update when it is
+        sync-free (one graph); an update that reads values would only break into pieces."""
+        return () if self.reads_host() else ("update",)
+
     def flat_prototypes(self) -> Tensor:
         """All global prototypes ``[K * slots, D]``, class-major (class ``t`` owns rows ``t*slots ...``)."""
         return self.prototypes.reshape(self.num_classes * self.slots, self.dim)
