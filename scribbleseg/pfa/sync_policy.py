@@ -7,6 +7,8 @@ drained its queue, and the host cannot enqueue the next kernels meanwhile; so th
 bounds known from the tensor shapes alone (``K`` classes, ``N`` queued updates) and never read a value.
 Both choices give the same results: packing with unused rows and running the bank's fixed point past
 convergence change nothing (see ``local_prototypes``, ``augmenter`` and ``memory_bank``).
+``float32_region`` is the ops' autocast-off block, written so that they also run on the ``meta``
+device, where the tests prove that the accelerator path reads nothing.
 """
 
 from __future__ import annotations
