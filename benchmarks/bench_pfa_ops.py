@@ -1,28 +1,34 @@
 """Benchmark of the PFA method layer against plain loop references and the plain pCE training step.
 
     python benchmarks/bench_pfa_ops.py [--device cpu|cuda] [--repeats 5] [--model mit_b1] [--batch 2]
-                                       [--size 256] [--threads N] [--skip-step]
+                                       [--size 256] [--threads N] [--skip-step] [--skip-compile]
 
 Rows:
 * prototype extraction (eq. 1-3), N=8 images, K=21 classes, D=256, 128x128 features, 48 present pairs:
-  ``extract_local_prototypes`` vs a per-(image, class) loop.
+  ``extract_local_prototypes`` vs a per-(image, class) loop, with the exact present count (the CPU
+  path: one host read, 6 packed maps per image) and with the static bound K (the accelerator path: no
+  read, all 21 maps).
 * bank update (eq. 4-5), same prototypes, bank full (EMA phase) and empty (fill phase):
-  ``PrototypeMemoryBank.update`` vs the sequential loop.
+  ``PrototypeMemoryBank.update`` vs the sequential loop, early-exit (CPU path: reads values) and
+  sync-free (accelerator path: R-1 fixed-point rounds, no read); on CUDA also the sync-free update
+  replayed from a captured CUDA graph and compiled with ``torch.compile`` (inductor; ``--skip-compile``).
 * training step (forward + backward): PFA in the global phase (bank full, local + global branches) vs
   the plain pCE step (basic prediction only) on the same MiT model, weights and batch; the two are run
-  in interleaved pairs and the ratio is the median of the per-pair ratios.
+  in interleaved pairs and the ratio is the median of the per-pair ratios. On CUDA a second PFA row
+  runs with the host reads of the code before the sync removal (exact counts, early-exit bank). On
+  the CPU each step is timed with two clocks: the wall clock and this process's CPU time
+  (``time.process_time``), which other processes on a loaded machine disturb less.
 
 On a shared, oversubscribed CPU use ``--threads 1``: multi-threaded small ops then mostly measure the
 scheduler.
 
 Times are medians after one warm-up run (``--repeats`` runs, more for sub-100 ms ops so each row gets
-about 0.5 s); the table prints the machine and thread count.
+about 0.5 s); the table prints the machine, thread count and load average.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from typing import Callable
@@ -30,40 +36,16 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from bench_common import host_reads_as_before, machine, timed_once
 from scribbleseg.methods import TrainBatch, partial_cross_entropy
 from scribbleseg.models import MixTransformer, SegFormerHead
 from scribbleseg.pfa import PFAMethod, PFASettings, PrototypeMemoryBank, extract_local_prototypes
 
 
-def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    if device.type == "cuda":
-        text += f", {torch.cuda.get_device_name(device)}"
-    return text
-
-
 def timed(fn: Callable[[], object], device: torch.device, repeats: int, budget_s: float = 0.5) -> float:
     """Median seconds of ``fn`` after one warm-up: ``repeats`` runs, more (up to 200) for fast ops."""
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    start = time.perf_counter()
-    fn()
-    sync()
-    first = time.perf_counter() - start
-    runs = []
-    for _ in range(max(repeats, min(200, int(budget_s / max(first, 1e-6))))):
-        start = time.perf_counter()
-        fn()
-        sync()
-        runs.append(time.perf_counter() - start)
+    first = timed_once(fn, device)
+    runs = [timed_once(fn, device) for _ in range(max(repeats, min(200, int(budget_s / max(first, 1e-6)))))]
     return statistics.median(runs)
 
 
@@ -94,7 +76,7 @@ def loop_bank_update(bank, filled, protos, present, alpha):
             bank[t, best] = alpha * bank[t, best] + (1 - alpha) * protos[n, t]
 
 
-def op_rows(device: torch.device, repeats: int) -> list[tuple[str, float, float]]:
+def op_rows(device: torch.device, repeats: int, compile_rows: bool) -> list[tuple[str, float, float]]:
     torch.manual_seed(0)
     batch, classes, dim, side = 8, 21, 256, 128
     features = torch.randn(batch, dim, side, side, device=device)
@@ -104,33 +86,62 @@ def op_rows(device: torch.device, repeats: int) -> list[tuple[str, float, float]
     for n in range(batch):
         present[n, torch.randperm(classes - 1)[:5] + 1] = True  # 8 x 6 = 48 present pairs
     rows = []
-    vec = timed(lambda: extract_local_prototypes(features, confidence, present), device, repeats)
     ref = timed(lambda: loop_prototypes(features, confidence, present), device, repeats)
-    rows.append(("prototype extraction (8x21x256, 128^2, 48 pairs)", vec, ref))
+    for label, bound in (("exact count, CPU path", None), ("bound K, accelerator path", classes)):
+        vec = timed(lambda: extract_local_prototypes(features, confidence, present, max_present=bound), device,
+                    repeats)
+        rows.append((f"prototype extraction, {label}", vec, ref))
 
     protos = extract_local_prototypes(features, confidence, present)
     full = PrototypeMemoryBank(classes, 5, dim).to(device)
     for _ in range(5):
         full.update(F.normalize(torch.randn(batch, classes, dim, device=device), dim=2),
                     torch.ones(batch, classes, dtype=torch.bool, device=device))
-    full_state = (full.prototypes.clone(), full.filled.clone())
+    empty = PrototypeMemoryBank(classes, 5, dim).to(device)
+    states = {"EMA phase (bank full, 48 pairs)": (full, (full.prototypes.clone(), full.filled.clone())),
+              "empty bank (fills + 3 EMA)": (empty, (empty.prototypes.clone(), empty.filled.clone()))}
 
-    def vector_update(bank: PrototypeMemoryBank, state) -> None:
+    def vector_update(bank: PrototypeMemoryBank, state, update: Callable | None = None) -> None:
         bank.prototypes.copy_(state[0])
         bank.filled.copy_(state[1])
-        bank.update(protos, present)
+        (update or bank.update)(protos, present)
 
-    def loop_update(state) -> None:
-        loop_bank_update(state[0].clone(), state[1].clone(), protos, present, 0.99)
+    for phase, (bank, state) in states.items():
+        ref = timed(lambda: loop_bank_update(state[0].clone(), state[1].clone(), protos, present, 0.99), device,
+                    repeats)
+        for label, sync_free in (("early exit, CPU path", False), ("sync-free, accelerator path", True)):
+            bank.sync_free = sync_free
+            vec = timed(lambda: vector_update(bank, state), device, repeats)
+            rows.append((f"bank update, {phase}, {label}", vec, ref))
+        if device.type == "cuda":
+            rows.extend(cuda_bank_rows(bank, state, vector_update, ref, phase, device, repeats, compile_rows))
+    return rows
 
-    vec = timed(lambda: vector_update(full, full_state), device, repeats)
-    ref = timed(lambda: loop_update(full_state), device, repeats)
-    rows.append(("bank update, EMA phase (bank full, 48 pairs)", vec, ref))
-    empty = PrototypeMemoryBank(classes, 5, dim).to(device)
-    empty_state = (empty.prototypes.clone(), empty.filled.clone())
-    vec = timed(lambda: vector_update(empty, empty_state), device, repeats)
-    ref = timed(lambda: loop_update(empty_state), device, repeats)
-    rows.append(("bank update, empty bank (fills, + 3 EMA: class 0 in 8 images)", vec, ref))
+
+def cuda_bank_rows(bank, state, vector_update, ref, phase, device, repeats, compile_rows):
+    """The sync-free update replayed from a CUDA graph, and compiled (each row reports its own failure)."""
+    rows = []
+    bank.sync_free = True
+    try:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                vector_update(bank, state)
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            vector_update(bank, state)
+        rows.append((f"bank update, {phase}, sync-free, CUDA graph replay", timed(graph.replay, device, repeats), ref))
+    except Exception as err:  # report and go on
+        print(f"CUDA graph capture of the bank update failed: {type(err).__name__}: {err}")
+    if compile_rows:
+        try:
+            compiled = torch.compile(bank.update, fullgraph=True)
+            vec = timed(lambda: vector_update(bank, state, compiled), device, repeats)
+            rows.append((f"bank update, {phase}, sync-free, torch.compile", vec, ref))
+        except Exception as err:  # report and go on
+            print(f"torch.compile of the bank update failed: {type(err).__name__}: {err}")
     return rows
 
 
@@ -162,26 +173,36 @@ def step_rows(device: torch.device, repeats: int, model: str, batch: int, size: 
         assert {"local", "global"} <= set(result.outputs)
         result.loss.backward()
 
-    # interleaved (plain, PFA) pairs so that load changes on a shared machine hit both alike
+    def pfa_step_reading_host() -> None:
+        with host_reads_as_before(seg):
+            pfa_step()
+
+    # interleaved (plain, PFA[, PFA as before]) runs so that load changes on a shared machine hit all alike
+    variants = {"PFA global phase": pfa_step}
+    if device.type != "cpu":  # on the CPU the PFA step reads the host either way
+        variants["PFA global phase, host reads as before the sync removal"] = pfa_step_reading_host
     plain_step()
-    pfa_step()
-    plains, pfas = [], []
+    for step in variants.values():
+        step()
+    runs = []  # per repeat: (plain, variant 1, ...) as (wall seconds, this process's CPU seconds)
     for _ in range(repeats):
-        plains.append(timed_once(plain_step, device))
-        pfas.append(timed_once(pfa_step, device))
-    ratio = statistics.median(b / a for a, b in zip(plains, pfas))
-    label = f"training step fwd+bwd, {model}, batch {batch} at {size}^2: PFA global phase vs plain pCE"
-    return label, statistics.median(pfas), statistics.median(plains), ratio
+        runs.append([both_clocks(plain_step, device)] + [both_clocks(step, device) for step in variants.values()])
+    rows = []
+    for clock, which in (("wall", 0), ("cpu", 1)) if device.type == "cpu" else (("wall", 0),):
+        for index, name in enumerate(variants, start=1):
+            ratio = statistics.median(run[index][which] / run[0][which] for run in runs)
+            label = f"training step fwd+bwd, {model}, batch {batch} at {size}^2, {clock} clock: {name} vs plain pCE"
+            rows.append((label, statistics.median(run[index][which] for run in runs),
+                         statistics.median(run[0][which] for run in runs), ratio))
+    return rows
 
 
-def timed_once(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+def both_clocks(fn: Callable[[], object], device: torch.device) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call of ``fn``. On a shared CPU the CPU time is
+    less disturbed by other processes than the wall clock (it counts this process's work only)."""
+    start = time.process_time()
+    wall = timed_once(fn, device)
+    return wall, time.process_time() - start
 
 
 def main() -> None:
@@ -193,19 +214,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-step", action="store_true", help="only the op rows")
+    parser.add_argument("--skip-compile", action="store_true", help="no torch.compile row (CUDA)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"machine: {machine(device)}; device {device}; median of {args.repeats}")
-    rows = op_rows(device, args.repeats)
-    print(f"{'operation':<62} {'ours ms':>9} {'ref ms':>9} {'ref/ours':>9}")
+    rows = op_rows(device, args.repeats, not args.skip_compile)
+    print(f"{'operation':<74} {'ours ms':>9} {'ref ms':>9} {'ref/ours':>9}")
     for name, ours, ref in rows:
-        print(f"{name:<62} {ours * 1e3:9.2f} {ref * 1e3:9.2f} {ref / ours:8.1f}x")
+        print(f"{name:<74} {ours * 1e3:9.2f} {ref * 1e3:9.2f} {ref / ours:8.1f}x")
     if not args.skip_step:
-        name, pfa, plain, ratio = step_rows(device, args.repeats, args.model, args.batch, args.size)
-        print(f"{name}\n{'  (PFA ms, plain ms, median of per-pair ratios)':<62} {pfa * 1e3:9.1f} {plain * 1e3:9.1f}"
-              f"   PFA/plain = {ratio:.2f}x")
+        for name, pfa, plain, ratio in step_rows(device, args.repeats, args.model, args.batch, args.size):
+            print(f"{name}\n{'  (PFA ms, plain ms, median of per-pair ratios)':<74} {pfa * 1e3:9.1f} "
+                  f"{plain * 1e3:9.1f}   PFA/plain = {ratio:.2f}x")
 
 
 if __name__ == "__main__":

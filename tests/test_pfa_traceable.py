@@ -51,7 +51,7 @@ def test_traceable_route_reads_no_count_and_packs_nothing(monkeypatch) -> None:
     images = torch.randn(3, 3, 32, 32)
 
     def no_host_sync(*args, **kwargs):
-        raise AssertionError("count_max called: a host sync / data-dependent shape")
+        raise AssertionError("count_bound called: a host sync / data-dependent shape")
 
     packed_shapes = []
     real_pack = augmenter_module.pack_allowed
@@ -65,11 +65,11 @@ def test_traceable_route_reads_no_count_and_packs_nothing(monkeypatch) -> None:
     seg.infer(images, HEADS, classes=_uneven_present())  # the normal route packs 4 -> 3 and 8 -> 6 columns
     assert [(before[1], after[1]) for before, after in packed_shapes] == [(K, 3), (2 * K, 6)]
     packed_shapes.clear()
-    monkeypatch.setattr(pfa_method_module, "count_max", no_host_sync)
+    monkeypatch.setattr(pfa_method_module, "count_bound", no_host_sync)
     with seg.traceable():
         seg.infer(images, HEADS, classes=_uneven_present())
     assert [(before[1], after[1]) for before, after in packed_shapes] == [(K, K), (2 * K, 2 * K)]
-    with pytest.raises(AssertionError, match="count_max"):  # outside the block the route syncs again
+    with pytest.raises(AssertionError, match="count_bound"):  # outside the block the route counts again
         seg.infer(images, HEADS, classes=_uneven_present())
 
 

@@ -86,6 +86,8 @@ class OptimConfig(StrictModel):
     min_lr_factor: float = Field(0.0, ge=0.0, le=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
     amp: Literal["none", "bf16", "fp16"] = "none"
+    fused: bool = Field(False, description="AdamW's fused single-kernel step (CUDA and CPU); false = PyTorch's "
+                                           "default implementation")
 
 
 class TrainConfig(StrictModel):
@@ -102,6 +104,11 @@ class TrainConfig(StrictModel):
     max_nonfinite_in_a_row: int = Field(10, ge=1)
     progress: bool = True
     deterministic: bool = False
+    compile: bool = Field(False, description="torch.compile the encoder, the decoder's fuse and the method's "
+                                             "declared parts (eager fallback when the backend is unavailable)")
+    compile_backend: str = Field("inductor", min_length=1, description="torch.compile backend")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = \
+        Field(None, description="torch.compile mode (null = the backend's default)")
 
     @model_validator(mode="after")
     def _check_length(self) -> "TrainConfig":

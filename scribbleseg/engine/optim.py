@@ -57,11 +57,16 @@ def build_param_groups(segmentor: torch.nn.Module, optim_cfg: OptimConfig) -> li
 
 
 def build_optimizer(segmentor: torch.nn.Module, optim_cfg: OptimConfig, model_cfg: ModelConfig) -> torch.optim.AdamW:
-    """AdamW over :func:`build_param_groups` (after freezing encoder norms if the config asks)."""
+    """AdamW over :func:`build_param_groups` (after freezing encoder norms if the config asks).
+
+    ``optim.fused`` selects AdamW's fused kernel (one launch for all parameters on CUDA); otherwise
+    PyTorch picks its default (the multi-tensor ``foreach`` implementation on CUDA).
+    """
     if model_cfg.freeze_encoder_norms:
         freeze_encoder_norms(segmentor)
     groups = build_param_groups(segmentor, optim_cfg)
-    return torch.optim.AdamW(groups, lr=optim_cfg.lr, betas=optim_cfg.betas, weight_decay=optim_cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=optim_cfg.lr, betas=optim_cfg.betas, weight_decay=optim_cfg.weight_decay,
+                             fused=True if optim_cfg.fused else None)
 
 
 class WarmupPolySchedule:

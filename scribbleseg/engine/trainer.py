@@ -38,6 +38,7 @@ from scribbleseg.engine.checkpoint import (
     save_model_checkpoint,
     save_training_state,
 )
+from scribbleseg.engine.compilation import compile_for_training
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
 from scribbleseg.engine.distributed import (
@@ -129,6 +130,7 @@ class Trainer:
 
         self.model = build_method(cfg, self.info.num_classes, load_pretrained=not resume,
                                   ignore_index=self.info.ignore_index).to(self.device)
+        self.compiled = compile_for_training(self.model, cfg.train, self.device)  # None unless train.compile
         self.loss_names = self.model.loss_names()
         self.optimizer = build_optimizer(self.model, cfg.optim, cfg.model)
         self.schedule = WarmupPolySchedule(cfg.optim, self.total_steps)

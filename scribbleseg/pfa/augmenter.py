@@ -54,6 +54,8 @@ class PrototypeAugmenter(nn.Module):
     every pixel.
     """
 
+    compile_methods = ("embed", "augment")  # what train.compile compiles (scribbleseg.engine.compilation)
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         if dim < 2:
@@ -71,7 +73,7 @@ class PrototypeAugmenter(nn.Module):
         batch, channels, height, width = features.shape
         if channels != self.dim:
             raise ValueError(f"features have {channels} channels, augmenter expects {self.dim}")
-        flat = features.flatten(2).transpose(1, 2)  # [N, HW, D]
+        flat = features.flatten(2).transpose(1, 2).contiguous()  # [N, HW, D]: one copy, every use below is dense
         embedded = self.feature_proj(flat)  # [N, HW, D/2]
         fuse_part = nn.functional.linear(embedded, self.fuse.weight[:, self.half :], self.fuse.bias)
         return EmbeddedFeatures(flat, embedded, fuse_part, (batch, channels, height, width))
@@ -87,7 +89,8 @@ class PrototypeAugmenter(nn.Module):
         The allowed prototypes of each image are first packed into ``M = max_n |allowed_n|`` columns, so
         the attention runs over ``M`` instead of ``P`` prototypes (e.g. 15 instead of 105 global ones);
         masked-out prototypes get zero attention either way, so the result is the same. ``max_allowed``
-        (any bound ``>= M``) saves the host sync that computing ``M`` costs.
+        (any bound ``>= M``, e.g. ``P`` on an accelerator: no packing then) saves the host sync that
+        computing ``M`` costs.
         """
         batch, channels, height, width = features.shape
         if prototypes.dim() != 3 or prototypes.shape[0] != batch or prototypes.shape[2] != channels:
@@ -105,8 +108,8 @@ class PrototypeAugmenter(nn.Module):
         attention = attention * mask.any(dim=1).to(attention.dtype)[:, None, None]  # none allowed -> 0
         proto_fused = nn.functional.linear(proto_embedded, self.fuse.weight[:, : self.half])  # [N, P, D/2]
         message = torch.matmul(attention.to(proto_fused.dtype), proto_fused)  # W_m (omega . e_fp)
-        fused = torch.relu(message + features.fuse_part)  # eq. (7)
-        augmented = torch.relu(features.flat + self.expand(fused))  # eq. (8)
+        fused = (message + features.fuse_part).relu_()  # eq. (7); in place on a fresh sum, same graph
+        augmented = (features.flat + self.expand(fused)).relu_()  # eq. (8)
         return augmented.transpose(1, 2).reshape(batch, channels, height, width)
 
 

@@ -10,9 +10,10 @@ sums at once (gathering the top-k features to ``[N, K, k, D]`` is slower than pe
 
 ``compact=True`` (default) first packs each image's present classes into ``C = max_n |present_n|`` rows
 (a cumsum rank, one gather), so top-k and matmul run on the present maps only instead of all ``K`` (about
-``K / C`` times less work: 21 vs 6 maps per image on VOC). Knowing ``C`` costs one host sync; in a training
-step the bank update right after syncs anyway. ``compact=False`` runs on all ``K`` maps without any sync.
-Both give the same prototypes.
+``K / C`` times less work: 21 vs 6 maps per image on VOC). Knowing ``C`` costs one host sync, which is free
+on a CPU; on an accelerator the caller passes the static bound ``max_present = K`` instead
+(:func:`scribbleseg.pfa.sync_policy.count_bound`), and a bound ``>= K`` runs the dense path on all ``K``
+maps without any sync (``compact=False`` does the same). Both give the same prototypes.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from scribbleseg.pfa.sync_policy import count_max, float32_region
 
-def count_max(mask: Tensor) -> int:
-    """``max_n mask[n].sum()`` for a ``[N, P]`` bool mask as a Python int (one host sync; 0 for N = 0)."""
-    return int(mask.sum(1).max()) if mask.shape[0] else 0
+__all__ = ["count_max", "extract_local_prototypes", "topk_count"]
 
 
 def topk_count(height: int, width: int, topk_ratio: float) -> int:
@@ -48,7 +48,8 @@ def extract_local_prototypes(
         present: ``[N, K]`` bool, classes present in each image; absent classes give a zero prototype.
         topk_ratio: fraction of the ``h*w`` positions used per class.
         compact: work on the present maps only instead of all ``K`` maps.
-        max_present: ``present.sum(1).max()`` if the caller knows it (else computed: one host sync).
+        max_present: ``present.sum(1).max()`` or any bound on it the caller knows (else computed: one host
+            sync); a bound ``>= K`` takes the dense path.
 
     A present class whose top-k weights sum to 0 also gives a zero prototype (never NaN).
     """
@@ -60,11 +61,11 @@ def extract_local_prototypes(
         raise ValueError(f"present {tuple(present.shape)} must be [N, K] = [{batch}, {num_classes}]")
     k = topk_count(height, width, topk_ratio)
     present = present.to(device=confidence.device, dtype=torch.bool)
-    with torch.autocast(device_type=features.device.type, enabled=False):  # float32 even under AMP
-        if not compact:
+    with float32_region(features.device):  # float32 even under AMP
+        rows = num_classes if not compact else max_present if max_present is not None else count_max(present)
+        if rows >= num_classes:  # nothing to pack: all K maps, no sync
             return _weighted_topk_means(features, confidence.flatten(2), present, k)
         rank = present.long().cumsum(1) - 1  # [N, K]: row of a present class among its image's classes
-        rows = max_present if max_present is not None else count_max(present)
         if rows == 0:
             return features.new_zeros(batch, num_classes, channels, dtype=torch.float32)
         row_ids = torch.arange(rows, device=present.device)

@@ -21,9 +21,15 @@ reference order):
 3. *Jacobi fixed point.* Start from the argmax against ``B0``, recompute every update's argmax against the
    state it would have seen, repeat until the assignment no longer changes. Update 0 always sees ``B0``,
    so after ``m`` rounds the first ``m + 1`` targets are the sequential ones: the iteration is exact after
-   at most ``R`` rounds and a fixed point is the sequential answer (usually 1-2 rounds). Host syncs: one
-   to skip steps 2-3 in fill-only batches, one per round (``torch.equal``); the final bank is one
-   ``[K, slots, R] x [K, R, D]`` matmul.
+   at most ``R`` rounds and a fixed point is the sequential answer (usually 1-2 rounds). The final bank
+   is one ``[K, slots, R] x [K, R, D]`` matmul.
+
+Host syncs (:mod:`scribbleseg.pfa.sync_policy`): on the CPU, where they are free, one check skips steps
+2-3 in fill-only batches and one ``torch.equal`` per round stops the fixed point as soon as it is
+reached. Elsewhere (``sync_free``) the update reads no value: steps 2-3 always run (with no queued
+update they leave every slot untouched) and the fixed point runs its ``R - 1`` rounds, after which the
+first ``R`` targets are the sequential ones; further rounds from a fixed point change nothing, so both
+modes give bit-identical banks.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scribbleseg.pfa.sync_policy import float32_region, host_reads_are_free
+
 _EPS = 1e-12  # as F.normalize / F.cosine_similarity: norms are clamped to at least this
 
 
@@ -40,12 +48,15 @@ class PrototypeMemoryBank(nn.Module):
     """Per-class global prototypes ``prototypes [K, slots, D]`` and fill counters ``filled [K]`` (buffers).
 
     Both are registered buffers, so ``state_dict`` (and the engine's checkpoints) carry the bank.
+    ``sync_free``: ``None`` (default) decides per update from the device (sync-free off the CPU),
+    ``True`` / ``False`` force the mode (same results either way; see the module docstring).
     """
 
     prototypes: Tensor
     filled: Tensor
 
-    def __init__(self, num_classes: int, slots: int = 5, dim: int = 256, momentum: float = 0.99) -> None:
+    def __init__(self, num_classes: int, slots: int = 5, dim: int = 256, momentum: float = 0.99,
+                 sync_free: bool | None = None) -> None:
         super().__init__()
         if num_classes < 1 or slots < 1 or dim < 1:
             raise ValueError(f"num_classes, slots and dim must be >= 1, got {num_classes}, {slots}, {dim}")
@@ -53,6 +64,7 @@ class PrototypeMemoryBank(nn.Module):
         self.slots = slots
         self.dim = dim
         self.momentum = float(momentum)
+        self.sync_free = sync_free
         self.register_buffer("prototypes", torch.zeros(num_classes, slots, dim))
         self.register_buffer("filled", torch.zeros(num_classes, dtype=torch.long))
         self._known_full = False
@@ -78,6 +90,18 @@ class PrototypeMemoryBank(nn.Module):
         self.forget_fill_state()
         super()._load_from_state_dict(*args, **kwargs)
 
+    def reads_host(self) -> bool:
+        """Whether this update may read values on the host (early exits; see the module docstring)."""
+        if self.sync_free is not None:
+            return not self.sync_free
+        return host_reads_are_free(self.prototypes.device)
+
+    @property
+    def compile_methods(self) -> tuple[str, ...]:
+        """What ``train.compile`` compiles (:mod:`scribbleseg.engine.compilation`): the update when it is
+        sync-free (one graph); an update that reads values would only break into pieces."""
+        return () if self.reads_host() else ("update",)
+
     def flat_prototypes(self) -> Tensor:
         """All global prototypes ``[K * slots, D]``, class-major (class ``t`` owns rows ``t*slots ...``)."""
         return self.prototypes.reshape(self.num_classes * self.slots, self.dim)
@@ -92,7 +116,7 @@ class PrototypeMemoryBank(nn.Module):
             raise ValueError(f"present must be {tuple(prototypes.shape[:2])}, got {tuple(present.shape)}")
         if prototypes.shape[0] == 0:
             return
-        with torch.autocast(device_type=self.prototypes.device.type, enabled=False):  # float32 under AMP
+        with float32_region(self.prototypes.device):  # float32 under AMP
             self._update(prototypes, present)
 
     def _update(self, prototypes: Tensor, present: Tensor) -> None:
@@ -115,7 +139,8 @@ class PrototypeMemoryBank(nn.Module):
         after_fill = torch.where(written, incoming, self.prototypes)
         new_filled = self.filled + fills.long().sum(0)
 
-        if not bool(emas.any()):  # fill-only batch (one host sync): skip the EMA machinery
+        early_exits = self.reads_host()
+        if early_exits and not bool(emas.any()):  # fill-only batch (one host sync): skip the EMA machinery
             self.prototypes.copy_(after_fill)
             self.filled.copy_(new_filled)
             return
@@ -125,19 +150,22 @@ class PrototypeMemoryBank(nn.Module):
         queued = (emas.unsqueeze(2) & ((rank - free).unsqueeze(2) == queue_ids)).to(protos.dtype)
         queue = torch.bmm(queued.permute(1, 2, 0), protos.transpose(0, 1))  # [K, R, D]
         valid = queued.sum(0) > 0  # [K, R]
-        final = self._ema_fixed_point(after_fill, queue, valid)
+        final = self._ema_fixed_point(after_fill, queue, valid, early_exits)
 
         self.prototypes.copy_(final)
         self.filled.copy_(new_filled)
 
-    def _ema_fixed_point(self, start: Tensor, queue: Tensor, valid: Tensor) -> Tensor:
+    def _ema_fixed_point(self, start: Tensor, queue: Tensor, valid: Tensor, early_exit: bool = True) -> Tensor:
         """Bank ``[K, slots, D]`` after the queued EMA updates ``queue [K, R, D]`` (``valid [K, R]``).
 
         The fixed-point rounds only need cosine similarities, which follow from the Gram matrices of the
         queue and the post-fill bank (small float64 tensors, no ``D`` dimension inside the loop); the
-        ``D``-sized bank state is formed once, after the assignment is final.
+        ``D``-sized bank state is formed once, after the assignment is final. ``early_exit``: stop once
+        the assignment is stable (one host sync per round), else run the ``R - 1`` rounds that make it
+        exact without reading anything (same result). Slots no update targets are returned untouched.
         """
         length = queue.shape[1]
+        chain = _ChainConstants(length, self.momentum, queue.device)
         gram_qq = torch.bmm(queue, queue.transpose(1, 2)).double()  # [K, R, R]
         gram_qb = torch.bmm(queue, start.transpose(1, 2)).double()  # [K, R, S]
         start_sq = start.square().sum(dim=2).double()  # [K, S]
@@ -145,8 +173,10 @@ class PrototypeMemoryBank(nn.Module):
         similarity = gram_qb / (queue_norm * start_sq.sqrt().clamp(min=_EPS).unsqueeze(1))
         targets = torch.where(valid, similarity.argmax(dim=2), 0)  # first guess: against the post-fill bank
         gain = 1.0 - self.momentum
-        for _ in range(length + 1):
-            decay, weights = self._update_weights(targets, valid)  # [K, R+1, S], [K, R+1, S, R]
+        for round_index in range(length + 1):
+            decay, weights = self._update_weights(targets, valid, chain)  # [K, R+1, S], [K, R+1, S, R]
+            if not early_exit and round_index == length - 1:
+                break  # targets are exact after R - 1 rounds (module docstring)
             seen_decay, seen_weights = decay[:, :length], weights[:, :length]  # state before update j
             # all [K, R, S, R] -> [K, R, S]: q_j.q_l, q_l.B0[s] and q_l.q_m weighted by the EMA weights
             dots = seen_decay * gram_qb + gain * (seen_weights * gram_qq.unsqueeze(2)).sum(dim=3)
@@ -156,33 +186,28 @@ class PrototypeMemoryBank(nn.Module):
             state_sq = state_sq + gain**2 * quadratic
             similarity = dots / (queue_norm * state_sq.clamp(min=0).sqrt().clamp(min=_EPS))  # eq. (4)
             new_targets = torch.where(valid, similarity.argmax(dim=2), 0)
-            if torch.equal(new_targets, targets):
+            if early_exit and torch.equal(new_targets, targets):
                 break
             targets = new_targets
         final_decay = decay[:, length].to(start.dtype).unsqueeze(2)  # [K, S, 1]
         mixed = torch.bmm(weights[:, length].to(start.dtype), queue)  # [K, S, D]
-        return final_decay * start + gain * mixed  # eq. (5), all updates applied
+        updated = (weights[:, length] > 0).any(dim=2, keepdim=True)  # [K, S, 1]: the last update has weight 1
+        return torch.where(updated, final_decay * start + gain * mixed, start)  # eq. (5), all updates applied
 
-    def _update_weights(self, targets: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    def _update_weights(self, targets: Tensor, valid: Tensor, chain: "_ChainConstants") -> tuple[Tensor, Tensor]:
         """Closed form of the EMA chain for an assignment ``targets [K, R]`` (float64).
 
         State of slot ``s`` before update ``j`` (row ``R``: after all updates) is
         ``decay[j, s] * B0[s] + (1 - alpha) * sum_l weights[j, s, l] * q_l``.
         """
-        slots = self.slots
-        length = targets.shape[1]
-        alpha = self.momentum
-        assign = F.one_hot(targets, slots) * valid.unsqueeze(2)  # [K, R, S] int64
+        assign = F.one_hot(targets, self.slots) * valid.unsqueeze(2)  # [K, R, S] int64
         count_incl = assign.cumsum(1)
         count_excl = count_incl - assign  # updates of slot s before update l
         count_before = torch.cat([count_excl, count_incl[:, -1:]], dim=1)  # [K, R+1, S]
         exponent = count_before.unsqueeze(3) - count_excl.transpose(1, 2).unsqueeze(1) - 1  # [K, R+1, S, R]
-        steps = torch.arange(length + 1, device=targets.device)
-        earlier = torch.arange(length, device=targets.device).unsqueeze(0) < steps.unsqueeze(1)  # [R+1, R]
-        mask = (assign.transpose(1, 2).unsqueeze(1) > 0) & earlier[None, :, None, :]
-        powers = torch.pow(alpha, steps.double())  # alpha^0 .. alpha^R: exponents are small integers
-        weights = torch.where(mask, powers[exponent.clamp(min=0)], 0.0)
-        return powers[count_before], weights
+        mask = (assign.transpose(1, 2).unsqueeze(1) > 0) & chain.earlier[None, :, None, :]
+        weights = torch.where(mask, chain.powers[exponent.clamp(min=0)], 0.0)
+        return chain.powers[count_before], weights
 
     @torch.no_grad()
     def update_distributed(self, prototypes: Tensor, present: Tensor) -> None:
@@ -211,3 +236,16 @@ class PrototypeMemoryBank(nn.Module):
         dist.all_gather(all_protos, protos)
         dist.all_gather(all_flags, flags)
         self.update(torch.cat(all_protos), torch.cat(all_flags).bool())
+
+
+class _ChainConstants:
+    """Round-independent tensors of the EMA chain for ``R`` queued updates (built once per update).
+
+    ``earlier [R+1, R]``: update ``l`` precedes state ``j`` (``l < j``); ``powers [R+1]``: ``alpha^0 ..
+    alpha^R`` in float64 (the exponents are small integers).
+    """
+
+    def __init__(self, length: int, alpha: float, device: torch.device) -> None:
+        steps = torch.arange(length + 1, device=device)
+        self.earlier = torch.arange(length, device=device).unsqueeze(0) < steps.unsqueeze(1)
+        self.powers = torch.pow(alpha, steps.double())

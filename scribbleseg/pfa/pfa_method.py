@@ -9,10 +9,11 @@ the bank is full, the global augmenter does the same with the bank's prototypes 
 Heads: ``basic`` (no augmentation), ``local`` and ``global`` (both need the image's class set; ``global``
 also a full bank). Inference never changes the bank. :meth:`training_step` runs the authors' order:
 basic prediction, local prototypes, bank update, then the phase (bank full?) decides whether the global
-branch runs. Host syncs per training step: the largest number of present classes per image (one sync,
-reused to pack the present maps / allowed prototypes in extraction and both augmenters),
-``bank.is_full`` until the bank is first full (cached afterwards), one check for EMA work and 1-2
-``torch.equal`` in the bank's EMA fixed point.
+branch runs. Host syncs per training step (:mod:`scribbleseg.pfa.sync_policy`): on an accelerator only
+``bank.is_full`` until the bank is first full (cached afterwards); extraction and both augmenters use
+the static bound ``K`` on the present classes per image and the bank update reads nothing. On the CPU,
+where reading is free, the exact count packs the present maps / allowed prototypes (one read, reused)
+and the bank stops early (a check for EMA work, 1-2 ``torch.equal``); the results are the same.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.regularisers import Regulariser, add_regularisers
 from scribbleseg.pfa.augmenter import EmbeddedFeatures, PrototypeAugmenter
 from scribbleseg.pfa.confidence import confidence_map
-from scribbleseg.pfa.local_prototypes import count_max, extract_local_prototypes
+from scribbleseg.pfa.local_prototypes import extract_local_prototypes
 from scribbleseg.pfa.losses import consistency_loss
 from scribbleseg.pfa.memory_bank import PrototypeMemoryBank
 from scribbleseg.pfa.phases import Phase, phase_for, prototypes_active
 from scribbleseg.pfa.settings import PFASettings
+from scribbleseg.pfa.sync_policy import count_bound
 
 LOCAL_HEAD = "local"
 GLOBAL_HEAD = "global"
@@ -155,8 +157,8 @@ class PFAMethod(SegmentationMethod):
             if infos[head].unavailable:
                 raise ConfigError(f"head {head!r} cannot run: {infos[head].unavailable}")
         present = self.prepare_present(present)
-        # a bound >= the true count gives the same result; K needs no host sync (graph export)
-        max_present = self.num_classes if self.static_shapes else count_max(present)
+        # a bound >= the true count gives the same result; K needs no host sync (graph export, accelerators)
+        max_present = self.num_classes if self.static_shapes else count_bound(present)
         logits: dict[str, Tensor] = {}
         embedded = None
         if LOCAL_HEAD in heads:
@@ -225,7 +227,7 @@ class PFAMethod(SegmentationMethod):
         outputs = {BASIC_HEAD: basic}
         present = self.prepare_present(batch.crop_classes)
         if prototypes_active(iteration, self.settings):
-            max_present = count_max(present)  # one host sync, reused by extraction and both augmenters
+            max_present = count_bound(present)  # reused by extraction and both augmenters (no sync off CPU)
             prototypes, usable = self.local_prototypes(features, basic, present, max_present)
             self.update_bank(prototypes, usable)
             phase = self.phase_for(iteration)
