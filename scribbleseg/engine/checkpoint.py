@@ -44,19 +44,26 @@ FORMAT_KEY = "scribbleseg_format"
 FORMAT_VERSION = "2"
 
 
-def save_model_checkpoint(path: str | os.PathLike[str], method: torch.nn.Module, cfg: ExperimentConfig,
-                          meta: dict[str, Any]) -> Path:
-    """Write the method's weights + config + ``meta`` to ``path`` (.safetensors) atomically.
-
-    ``meta`` must be JSON-serialisable; ``num_classes`` and ``model`` (the descriptor) are added.
-    """
+def checkpoint_payload(method: torch.nn.Module, cfg: ExperimentConfig, meta: dict[str, Any],
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors on the CPU, safetensors metadata) of a checkpoint of ``method``: what
+    :func:`save_model_checkpoint` writes. ``num_classes`` and ``model`` (the descriptor) join ``meta``."""
     model = unwrap_model(method)
     tensors = {name: value.detach().to("cpu").contiguous().clone()
                for name, value in model.state_dict().items()}
     record = dict(meta)
     record.setdefault("num_classes", int(getattr(model, "num_classes")))
     record["model"] = model_descriptor(cfg)
-    metadata = {CONFIG_KEY: cfg.to_json(), META_KEY: json.dumps(record), FORMAT_KEY: FORMAT_VERSION}
+    return tensors, {CONFIG_KEY: cfg.to_json(), META_KEY: json.dumps(record), FORMAT_KEY: FORMAT_VERSION}
+
+
+def save_model_checkpoint(path: str | os.PathLike[str], method: torch.nn.Module, cfg: ExperimentConfig,
+                          meta: dict[str, Any]) -> Path:
+    """Write the method's weights + config + ``meta`` to ``path`` (.safetensors) atomically.
+
+    ``meta`` must be JSON-serialisable; ``num_classes`` and ``model`` (the descriptor) are added.
+    """
+    tensors, metadata = checkpoint_payload(method, cfg, meta)
     return atomic_write_bytes(path, safetensors_save(tensors, metadata=metadata))
 
 
@@ -82,6 +89,11 @@ def read_checkpoint_header(path: str | os.PathLike[str]) -> tuple[ExperimentConf
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{file} is not a readable safetensors checkpoint ({err})") from err
+    return header_from_metadata(metadata, file)
+
+
+def header_from_metadata(metadata: dict[str, str], file: Path) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """(config, meta) from a checkpoint's safetensors metadata (CheckpointError naming ``file``)."""
     if CONFIG_KEY not in metadata or META_KEY not in metadata:
         raise CheckpointError(f"{file} has no scribbleseg config/meta: not a checkpoint written by scribbleseg")
     try:
@@ -108,15 +120,21 @@ def _compatibility_problems(cfg: ExperimentConfig, meta: dict[str, Any], expect:
     return problems
 
 
+def require_compatible(file: Path, header: tuple[ExperimentConfig, dict[str, Any]],
+                       expect: ExperimentConfig | None = None, num_classes: int | None = None) -> None:
+    """CheckpointError naming ``file`` and what differs when its (config, meta) do not fit the request."""
+    problems = _compatibility_problems(*header, expect, num_classes)
+    if problems:
+        raise CheckpointError(f"checkpoint {file} is incompatible: " + "; ".join(problems))
+
+
 def check_checkpoint_compatible(path: str | os.PathLike[str], expect: ExperimentConfig | None = None,
                                 num_classes: int | None = None) -> tuple[ExperimentConfig, dict[str, Any]]:
     """(config, meta) of ``path``; CheckpointError naming the file and what differs when incompatible."""
     file = Path(path)
-    cfg, meta = read_checkpoint_header(file)
-    problems = _compatibility_problems(cfg, meta, expect, num_classes)
-    if problems:
-        raise CheckpointError(f"checkpoint {file} is incompatible: " + "; ".join(problems))
-    return cfg, meta
+    header = read_checkpoint_header(file)
+    require_compatible(file, header, expect, num_classes)
+    return header
 
 
 def read_checkpoint_tensors(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

@@ -30,14 +30,7 @@ import torch
 from torch import nn
 
 from scribbleseg.atomic_files import atomic_write_text, ensure_writable_dir
-from scribbleseg.engine.checkpoint import (
-    check_checkpoint_compatible,
-    load_training_state,
-    load_weights_into,
-    read_checkpoint_tensors,
-    save_model_checkpoint,
-    save_training_state,
-)
+from scribbleseg.engine.checkpoint import load_weights_into, save_model_checkpoint
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
 from scribbleseg.engine.distributed import (
@@ -49,6 +42,7 @@ from scribbleseg.engine.distributed import (
     wrap_model,
 )
 from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.last_checkpoint import load_resume_point, save_last_checkpoint
 from scribbleseg.engine.method_factory import build_method
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
 from scribbleseg.engine.run_figures import plot_run
@@ -117,7 +111,7 @@ class Trainer:
             if not resume and not overwrite and self.layout.last.exists():
                 raise ConfigError(f"{self.run_dir} already holds a run ({self.layout.last}); pass --resume to "
                                   "continue it, or choose another --work-dir")
-        if resume and not self.layout.last.exists():
+        if resume and not state_path_for(self.layout.last).exists() and not self.layout.last.exists():
             raise CheckpointError(f"nothing to resume: {self.layout.last} does not exist")
         self.stop_after = stop_after
         self.device = self.ctx.device
@@ -153,18 +147,21 @@ class Trainer:
         return AMP_DTYPES[self.cfg.optim.amp]
 
     def _load_resume_state(self) -> None:
-        """Weights, optimiser, scaler, RNG, step and best value from ``checkpoints/last.*``."""
+        """Weights, optimiser, scaler, RNG, step and best value from the ``checkpoints/last`` pair."""
         last = self.layout.last
-        check_checkpoint_compatible(last, expect=self.cfg, num_classes=self.info.num_classes)
-        load_weights_into(self.model, read_checkpoint_tensors(last, self.device), last)
-        state = load_training_state(state_path_for(last))
+        point = load_resume_point(last, expect=self.cfg, num_classes=self.info.num_classes,
+                                  repair=self.ctx.is_main)
+        if point.repaired:
+            print(f"note: {point.repaired}", flush=True)
+        load_weights_into(self.model, {k: v.to(self.device) for k, v in point.tensors.items()}, last)
+        state = point.state
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError) as err:
             raise CheckpointError(f"{state_path_for(last)}: optimiser state does not fit this model ({err})") from err
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
+        self.step = point.step
         self.skipped_total = int(state.get("skipped_nonfinite", 0))
         best = state.get("best_value")
         self.best_value = None if best is None else float(best)
@@ -325,10 +322,9 @@ class Trainer:
         }
 
     def _save_last(self, phase: str | None, metrics: dict[str, float]) -> None:
-        """``last.safetensors`` and ``last.state.pt`` (rank 0), weights first, state second."""
+        """The ``last`` pair (rank 0): weights and resume state as one consistent save."""
         if self.ctx.is_main:
-            save_model_checkpoint(self.layout.last, self.model, self.cfg, self._meta(phase, metrics))
-            save_training_state(state_path_for(self.layout.last), {
+            save_last_checkpoint(self.layout.last, self.model, self.cfg, self._meta(phase, metrics), {
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
