@@ -44,13 +44,37 @@ FORMAT_KEY = "scribbleseg_format"
 FORMAT_VERSION = "2"
 
 
+NAMES_SHOWN = 5
+
+
+def non_finite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity (one reduction per tensor)."""
+    return [name for name, value in tensors.items()
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+
+
+def describe_names(names: list[str]) -> str:
+    """``"a, b, c, d, e and 3 more"``."""
+    more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+    return ", ".join(names[:NAMES_SHOWN]) + more
+
+
 def checkpoint_payload(method: torch.nn.Module, cfg: ExperimentConfig, meta: dict[str, Any],
-                       ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+                       path: str | os.PathLike[str] = "checkpoint") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """(tensors on the CPU, safetensors metadata) of a checkpoint of ``method``: what
-    :func:`save_model_checkpoint` writes. ``num_classes`` and ``model`` (the descriptor) join ``meta``."""
+    :func:`save_model_checkpoint` writes. ``num_classes`` and ``model`` (the descriptor) join ``meta``.
+
+    Raises:
+        CheckpointError: some tensor holds NaN / inf (named, with ``path``): such a file is never written.
+    """
     model = unwrap_model(method)
     tensors = {name: value.detach().to("cpu").contiguous().clone()
                for name, value in model.state_dict().items()}
+    bad = non_finite_tensors(tensors)
+    if bad:
+        raise CheckpointError(f"refusing to write {path}: {len(bad)} tensor(s) of the model hold non-finite "
+                              f"values (NaN/inf): {describe_names(bad)}; the training diverged (lower optim.lr or "
+                              "set optim.grad_clip)")
     record = dict(meta)
     record.setdefault("num_classes", int(getattr(model, "num_classes")))
     record["model"] = model_descriptor(cfg)
@@ -61,9 +85,10 @@ def save_model_checkpoint(path: str | os.PathLike[str], method: torch.nn.Module,
                           meta: dict[str, Any]) -> Path:
     """Write the method's weights + config + ``meta`` to ``path`` (.safetensors) atomically.
 
-    ``meta`` must be JSON-serialisable; ``num_classes`` and ``model`` (the descriptor) are added.
+    ``meta`` must be JSON-serialisable; ``num_classes`` and ``model`` (the descriptor) are added. A model
+    with NaN / inf tensors is refused (:class:`CheckpointError` naming them).
     """
-    tensors, metadata = checkpoint_payload(method, cfg, meta)
+    tensors, metadata = checkpoint_payload(method, cfg, meta, path)
     return atomic_write_bytes(path, safetensors_save(tensors, metadata=metadata))
 
 

@@ -71,10 +71,10 @@ def save_last_checkpoint(path: str | Path, method: torch.nn.Module, cfg: Experim
     """Write ``path`` (weights + config + ``meta``) and its ``.state.pt`` (``state`` + a copy of the weights)
     as one save with a shared random save id (see the module docstring). Returns ``path``."""
     save_id = secrets.token_hex(8)
-    tensors, metadata = checkpoint_payload(method, cfg, {**meta, SAVE_ID_KEY: save_id})
+    weights = Path(path)
+    tensors, metadata = checkpoint_payload(method, cfg, {**meta, SAVE_ID_KEY: save_id}, weights)
     buffer = io.BytesIO()
     torch.save({**state, SAVE_ID_KEY: save_id, MODEL_KEY: tensors, METADATA_KEY: metadata}, buffer)
-    weights = Path(path)
     atomic_write_files([(state_path_for(weights), buffer.getvalue()),
                         (weights, safetensors_save(tensors, metadata=metadata))])
     return weights
