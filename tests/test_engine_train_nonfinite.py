@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
 from scribbleseg.data import make_synthetic_dataset
-from scribbleseg.engine.checkpoint import load_model_checkpoint
+from scribbleseg.engine.checkpoint import load_model_checkpoint, save_model_checkpoint
 from scribbleseg.engine.config_loading import config_from_mapping
+from scribbleseg.engine.method_factory import build_method
 from scribbleseg.engine.trainer import Trainer, TrainingForward, train
 
 RESNET = {
@@ -90,3 +92,32 @@ def test_a_checkpoint_with_non_finite_weights_is_never_written(data_root: Path, 
     assert "non-finite" in result.output and poisoned[0] in result.output.replace("\n", "")
     kept = load_model_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")
     assert kept[2]["step"] == 2, "the last good checkpoint stays in place"
+
+
+def nan_checkpoint(data_root: Path, folder: Path) -> tuple[Path, Path, str]:
+    """(config file, a checkpoint whose first weight is NaN, that weight's name), written past the save check."""
+    cfg = resnet_config(data_root)
+    config = folder / "bn.yaml"
+    config.write_text(cfg.to_yaml())
+    good = save_model_checkpoint(folder / "good.safetensors", build_method(cfg, 6, load_pretrained=False), cfg,
+                                 {"step": 1})
+    with safe_open(str(good), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(good))
+    name = next(key for key, value in tensors.items() if value.is_floating_point())
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    bad = folder / "nan.safetensors"
+    save_file(tensors, str(bad), metadata=metadata)
+    return config, bad, name
+
+
+def test_eval_and_predict_refuse_a_checkpoint_with_nan_weights(data_root: Path, tmp_path: Path) -> None:
+    config, bad, name = nan_checkpoint(data_root, tmp_path)
+    image = next((data_root / "images" / "val").iterdir())
+    for args in (["eval", config, "--checkpoint", bad, "--device", "cpu"],
+                 ["predict", bad, image, "--out", tmp_path / "pred", "--device", "cpu"]):
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 2, result.output
+        text = result.output.replace("\n", "")
+        assert "non-finite" in text and name in text and "nan.safetensors" in text, text
+    assert not (tmp_path / "pred").exists() or not list((tmp_path / "pred").rglob("*.png"))

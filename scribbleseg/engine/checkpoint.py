@@ -162,14 +162,24 @@ def check_checkpoint_compatible(path: str | os.PathLike[str], expect: Experiment
     return header
 
 
+def require_finite(tensors: dict[str, torch.Tensor], file: Path) -> dict[str, torch.Tensor]:
+    """``tensors``, or CheckpointError naming ``file`` and the tensors that hold NaN / inf."""
+    bad = non_finite_tensors(tensors)
+    if bad:
+        raise CheckpointError(f"{file}: {len(bad)} tensor(s) hold non-finite values (NaN/inf): "
+                              f"{describe_names(bad)}; the run that wrote it diverged, use an earlier checkpoint")
+    return tensors
+
+
 def read_checkpoint_tensors(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Every tensor of a checkpoint file (CheckpointError naming it when corrupt or truncated)."""
+    """Every tensor of a checkpoint file (CheckpointError naming it when corrupt, truncated, or when a
+    tensor holds NaN / inf)."""
     file = Path(path)
     try:
         tensors = safetensors_load(file.read_bytes())
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{file} is corrupt or truncated ({err})") from err
-    return {name: value.to(device) for name, value in tensors.items()}
+    return {name: value.to(device) for name, value in require_finite(tensors, file).items()}
 
 
 def load_model_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu",
@@ -187,8 +197,8 @@ def load_model_checkpoint(path: str | os.PathLike[str], map_location: str | torc
         (method in eval mode, stored config, stored meta).
 
     Raises:
-        CheckpointError: missing / corrupt file, or incompatible with ``expect`` / ``num_classes``
-            (the message names the file and what differs).
+        CheckpointError: missing / corrupt file, NaN / inf tensors, or incompatible with ``expect`` /
+            ``num_classes`` (the message names the file and what differs).
     """
     file = Path(path)
     cfg, meta = check_checkpoint_compatible(file, expect, num_classes)

@@ -37,6 +37,7 @@ from scribbleseg.engine.checkpoint import (
     read_checkpoint_header,
     read_checkpoint_tensors,
     require_compatible,
+    require_finite,
 )
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.run_layout import state_path_for
@@ -110,7 +111,7 @@ def load_resume_point(path: str | Path, expect: ExperimentConfig | None = None, 
     if not isinstance(metadata, dict) or not isinstance(state[MODEL_KEY], dict):
         raise CheckpointError(f"{state_file} is not a scribbleseg training state (bad '{METADATA_KEY}')")
     require_compatible(state_file, header_from_metadata(metadata, state_file), expect, num_classes)
-    tensors = dict(state.pop(MODEL_KEY))
+    tensors = require_finite(dict(state.pop(MODEL_KEY)), state_file)
     repaired = None
     if repair and _stored_save_id(weights) != state.get(SAVE_ID_KEY):
         why = "is missing" if not weights.is_file() else "is from another save than the training state"
