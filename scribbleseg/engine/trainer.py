@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from scribbleseg.atomic_files import atomic_write_text, ensure_writable_dir
+from scribbleseg.atomic_files import atomic_write_text
 from scribbleseg.engine.checkpoint import load_weights_into, save_model_checkpoint
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
@@ -46,10 +46,11 @@ from scribbleseg.engine.last_checkpoint import load_resume_point, save_last_chec
 from scribbleseg.engine.method_factory import build_method
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
 from scribbleseg.engine.run_figures import plot_run
+from scribbleseg.engine.run_folder import RunFolder, open_run_folder
 from scribbleseg.engine.run_layout import RunLayout, state_path_for
 from scribbleseg.engine.run_logging import RunLogger
 from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state, sample_seed, seed_everything
-from scribbleseg.errors import CheckpointError, ConfigError, ScribblesegError
+from scribbleseg.errors import CheckpointError, ScribblesegError
 from scribbleseg.methods import TOTAL_LOSS, StepResult, TrainBatch
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -106,14 +107,22 @@ class Trainer:
         self.ctx: DistContext = init_distributed(cfg.train.device)
         self.run_dir = Path(work_dir)
         self.layout = RunLayout(self.run_dir)
-        if self.ctx.is_main:
-            ensure_writable_dir(self.run_dir)
-            if not resume and not overwrite and self.layout.last.exists():
-                raise ConfigError(f"{self.run_dir} already holds a run ({self.layout.last}); pass --resume to "
-                                  "continue it, or choose another --work-dir")
-        if resume and not state_path_for(self.layout.last).exists() and not self.layout.last.exists():
-            raise CheckpointError(f"nothing to resume: {self.layout.last} does not exist")
+        self.resume = resume
         self.stop_after = stop_after
+        # rank 0 creates, locks and checks the folder before anything is built (see run_folder)
+        self.folder: RunFolder | None = open_run_folder(self.run_dir, resume, overwrite) if self.ctx.is_main else None
+        try:
+            self._setup()
+        except BaseException:
+            self._abandon()
+            raise
+
+    # ------------------------------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        """Data, model, optimiser, schedule, and the resume state; writes nothing into the run folder."""
+        cfg = self.cfg
+        if self.resume and not self.layout.last_state.exists() and not self.layout.last.exists():
+            raise CheckpointError(f"nothing to resume: {self.layout.last} does not exist")
         self.device = self.ctx.device
         seed_everything(cfg.train.seed + self.ctx.rank, cfg.train.deterministic)
 
@@ -121,7 +130,7 @@ class Trainer:
         self.iters_per_epoch = iterations_per_epoch(self.train_set, cfg.data, self.ctx.world_size)
         self.total_steps = cfg.train.max_iters or cfg.train.epochs * self.iters_per_epoch  # type: ignore[operator]
 
-        self.model = build_method(cfg, self.info.num_classes, load_pretrained=not resume,
+        self.model = build_method(cfg, self.info.num_classes, load_pretrained=not self.resume,
                                   ignore_index=self.info.ignore_index).to(self.device)
         self.loss_names = self.model.loss_names()
         self.optimizer = build_optimizer(self.model, cfg.optim, cfg.model)
@@ -133,13 +142,23 @@ class Trainer:
         self.phase_name: str | None = None
         self.skipped_total = 0
         self.best_value: float | None = None
-        if resume:
+        if self.resume:
             self._load_resume_state()
         self.forward = wrap_model(TrainingForward(self.model), self.ctx)
-        if self.ctx.is_main:
-            atomic_write_text(self.layout.config, cfg.to_yaml())
 
-    # ------------------------------------------------------------------------------------------ setup
+    def _abandon(self) -> None:
+        """A start that failed before its first step: leave no half-made run folder (rank 0)."""
+        if self.folder is not None:
+            if self.resume:
+                self.folder.close()
+            else:
+                self.folder.abandon()
+
+    def close(self) -> None:
+        """Release the run folder's lock (idempotent)."""
+        if self.folder is not None:
+            self.folder.close()
+
     def _amp_dtype(self) -> torch.dtype | None:
         """Autocast dtype, or None (fp32). AMP runs on CUDA only; on CPU the setting is ignored."""
         if self.cfg.optim.amp == "none" or self.device.type != "cuda":
@@ -175,12 +194,19 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train until ``total_steps`` (or ``stop_after`` steps in this session); returns a summary."""
         cfg = self.cfg.train
-        logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
-                           progress=cfg.progress)
+        session_start = self.step
+        if self.folder is not None:
+            self.folder.begin(self.cfg.name)
+            atomic_write_text(self.layout.config, self.cfg.to_yaml())
+        try:
+            logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
+                               progress=cfg.progress)
+        except BaseException:
+            self._abandon()
+            raise
         sums = torch.zeros(len(self.loss_names), device=self.device)
         counted = torch.zeros((), device=self.device)
         nonfinite_in_a_row = 0
-        session_start = self.step
         last_metrics: dict[str, float] = {}
         tick, tick_step = time.perf_counter(), self.step
         try:
@@ -225,6 +251,11 @@ class Trainer:
                 if self.step >= self.total_steps or (
                         self.stop_after is not None and self.step - session_start >= self.stop_after):
                     break
+        except BaseException:
+            if self.step == session_start:  # nothing was trained: no half-made run folder stays
+                logger.close()
+                self._abandon()
+            raise
         finally:
             logger.close()
         if self.ctx.is_main and self.step >= self.total_steps:
@@ -339,6 +370,10 @@ def train(cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, ove
           stop_after: int | None = None) -> TrainResult:
     """Train ``cfg`` into ``work_dir`` (see :class:`Trainer`); leaves the process group afterwards."""
     try:
-        return Trainer(cfg, work_dir, resume=resume, overwrite=overwrite, stop_after=stop_after).run()
+        trainer = Trainer(cfg, work_dir, resume=resume, overwrite=overwrite, stop_after=stop_after)
+        try:
+            return trainer.run()
+        finally:
+            trainer.close()
     finally:
         shutdown_distributed()
