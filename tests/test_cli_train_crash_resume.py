@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.data import make_synthetic_dataset
+from tiny_models import write_tiny_run_config
 
 CHILD = Path(__file__).with_name("train_child.py")
 TINY = {
@@ -48,9 +47,7 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("crash")
-    root = make_synthetic_dataset(folder / "data", seed=4, num_train=6, num_val=1, size=32)
-    config = folder / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "root": str(root)}}))
+    config = write_tiny_run_config(folder, TINY, data_seed=4, num_train=6)
     children = {point: subprocess.Popen(
         [sys.executable, str(CHILD), "--kill-after-rename", point, "--", "train", str(config), "--work-dir",
          str(folder / point.replace(":", "_"))], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -8,23 +8,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.data import make_synthetic_dataset
 from test_cli_train import TINY
+from tiny_models import write_tiny_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("run_folder")
-    root = make_synthetic_dataset(folder / "data", seed=2, num_train=4, num_val=1, size=32)
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "root": str(root)}}))
-    return path
+    return write_tiny_run_config(tmp_path_factory.mktemp("run_folder"), TINY, data_seed=2)
 
 
 def run(*args: object):

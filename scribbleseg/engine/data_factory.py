@@ -29,6 +29,7 @@ from scribbleseg.data import (
     open_dataset,
 )
 from scribbleseg.engine.config_schema import DataConfig, ExperimentConfig
+from scribbleseg.engine.interrupts import ignore_stop_signals
 from scribbleseg.engine.seeding import isolated_rng, sample_seed
 from scribbleseg.errors import ConfigError, DataError
 
@@ -129,8 +130,9 @@ def build_train_loader(dataset: SeededSamples, data_cfg: DataConfig, seed: int, 
     # the loader draws its workers' base seed from this generator, not from the global torch RNG,
     # so creating a loader mid-epoch on --resume does not shift the model's dropout stream
     generator = torch.Generator().manual_seed(sample_seed(seed, epoch, 2**32 + rank))
+    # workers ignore SIGINT / SIGTERM: the main process finishes the step and stops them (engine.interrupts)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers, pin_memory=pin_memory,
-                      generator=generator)
+                      generator=generator, worker_init_fn=ignore_stop_signals if data_cfg.num_workers else None)
 
 
 def ensure_data_root(data_cfg: DataConfig) -> Path:

@@ -60,7 +60,7 @@ def _remove(path: Path) -> None:
         raise OutputWriteError(f"cannot delete {path}: {describe_os_error(err)}") from err
 
 
-def _describe_last(layout: RunLayout) -> str:
+def describe_last_checkpoint(layout: RunLayout) -> str:
     """``"checkpoints/last.safetensors at step 120"`` (or why there is none) for messages."""
     if not layout.last.is_file():
         return "no checkpoint saved yet"
@@ -125,7 +125,7 @@ def _check_start(layout: RunLayout, resume: bool, overwrite: bool) -> bool:
     if is_run:
         if not overwrite:
             raise RunFolderError(
-                f"{layout.root} already holds a run ({_describe_last(layout)}); pass --resume to continue it, "
+                f"{layout.root} already holds a run ({describe_last_checkpoint(layout)}); pass --resume to continue it, "
                 "--overwrite to start afresh (its checkpoints, metrics, TensorBoard logs and figures are "
                 "deleted), or choose another --work-dir")
         return True

@@ -21,6 +21,7 @@ module); logged values are accumulated on the device and read at log intervals o
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,11 +43,18 @@ from scribbleseg.engine.distributed import (
     wrap_model,
 )
 from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.interrupts import (
+    StopSignals,
+    TrainingInterrupted,
+    resume_command,
+    signal_name,
+    stop_signal_everywhere,
+)
 from scribbleseg.engine.last_checkpoint import load_resume_point, save_last_checkpoint
 from scribbleseg.engine.method_factory import build_method
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
 from scribbleseg.engine.run_figures import plot_run
-from scribbleseg.engine.run_folder import RunFolder, open_run_folder
+from scribbleseg.engine.run_folder import RunFolder, describe_last_checkpoint, open_run_folder
 from scribbleseg.engine.run_layout import RunLayout, state_path_for
 from scribbleseg.engine.run_logging import RunLogger
 from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state, sample_seed, seed_everything
@@ -192,69 +200,29 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ loop
     def run(self) -> TrainResult:
-        """Train until ``total_steps`` (or ``stop_after`` steps in this session); returns a summary."""
-        cfg = self.cfg.train
+        """Train until ``total_steps``, ``stop_after`` steps in this session, or a stop signal (then
+        :class:`~scribbleseg.engine.interrupts.TrainingInterrupted` is raised after saving ``last``)."""
         session_start = self.step
-        if self.folder is not None:
-            self.folder.begin(self.cfg.name)
-            atomic_write_text(self.layout.config, self.cfg.to_yaml())
         try:
+            if self.folder is not None:
+                self.folder.begin(self.cfg.name)
+                atomic_write_text(self.layout.config, self.cfg.to_yaml())
             logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
-                               progress=cfg.progress)
+                               progress=self.cfg.train.progress)
         except BaseException:
             self._abandon()
             raise
-        sums = torch.zeros(len(self.loss_names), device=self.device)
-        counted = torch.zeros((), device=self.device)
-        nonfinite_in_a_row = 0
-        last_metrics: dict[str, float] = {}
-        tick, tick_step = time.perf_counter(), self.step
+        stop = StopSignals()
         try:
-            while self.step < self.total_steps:
-                epoch, start_batch = divmod(self.step, self.iters_per_epoch)
-                loader = build_train_loader(self.train_set, self.cfg.data, cfg.seed, epoch, start_batch,
-                                            self.ctx.rank, self.ctx.world_size,
-                                            pin_memory=self.device.type == "cuda")
-                for loaded in loader:
-                    lr = self.schedule.apply(self.optimizer, self.step)
-                    parts, self.phase_name, finite = self._train_step(TrainBatch.from_loader(loaded))
-                    self.step += 1
-                    logger.advance()
-                    if finite:
-                        nonfinite_in_a_row = 0
-                        sums += torch.stack([parts[k].float() for k in self.loss_names])
-                        counted += 1
-                    else:
-                        nonfinite_in_a_row += 1
-                        self.skipped_total += 1
-                        logger.message(f"step {self.step}: non-finite loss, step skipped "
-                                       f"({nonfinite_in_a_row} in a row)")
-                        if nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row:
-                            raise TrainingDivergedError(
-                                f"training diverged: the loss was NaN/inf for {nonfinite_in_a_row} steps in a row "
-                                f"(up to step {self.step}); lower optim.lr, set optim.grad_clip, or use "
-                                f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.layout.last}")
-                    if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
-                        now = time.perf_counter()
-                        self._log(logger, sums, counted, lr, self.phase_name, (self.step - tick_step) / (now - tick))
-                        sums.zero_()
-                        counted.zero_()
-                        tick, tick_step = now, self.step
-                    finished = self.step >= self.total_steps
-                    stopping = self.stop_after is not None and self.step - session_start >= self.stop_after
-                    if cfg.val_interval and (self.step % cfg.val_interval == 0 or finished):
-                        last_metrics = self._validate(logger)
-                    if (cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0) or finished or stopping:
-                        self._save_last(self.phase_name, last_metrics)
-                    if finished or stopping:
-                        break
-                if self.step >= self.total_steps or (
-                        self.stop_after is not None and self.step - session_start >= self.stop_after):
-                    break
-        except BaseException:
+            with stop:
+                last_metrics = self._loop(logger, stop, session_start)
+        except BaseException as err:
+            logger.close()
             if self.step == session_start:  # nothing was trained: no half-made run folder stays
-                logger.close()
                 self._abandon()
+            if isinstance(err, KeyboardInterrupt):  # a second signal: stop at once, without saving
+                signum = stop.aborted_by or signal.SIGINT
+                raise TrainingInterrupted(signum, self._stop_message(signum, saved=False)) from None
             raise
         finally:
             logger.close()
@@ -264,6 +232,70 @@ class Trainer:
         best = self.layout.best if self.layout.best.exists() else None
         return TrainResult(self.run_dir, self.step, self.layout.last, best, self.best_value, last_metrics,
                            self.skipped_total, self.ctx.is_main)
+
+    def _loop(self, logger: RunLogger, stop: StopSignals, session_start: int) -> dict[str, float]:
+        """The iterations (see the module docstring); returns the metrics of the last validation."""
+        cfg = self.cfg.train
+        sums = torch.zeros(len(self.loss_names), device=self.device)
+        counted = torch.zeros((), device=self.device)
+        nonfinite_in_a_row = 0
+        last_metrics: dict[str, float] = {}
+        tick, tick_step = time.perf_counter(), self.step
+        while self.step < self.total_steps:
+            epoch, start_batch = divmod(self.step, self.iters_per_epoch)
+            loader = build_train_loader(self.train_set, self.cfg.data, cfg.seed, epoch, start_batch,
+                                        self.ctx.rank, self.ctx.world_size, pin_memory=self.device.type == "cuda")
+            for loaded in loader:
+                lr = self.schedule.apply(self.optimizer, self.step)
+                parts, self.phase_name, finite = self._train_step(TrainBatch.from_loader(loaded))
+                self.step += 1
+                logger.advance()
+                if finite:
+                    nonfinite_in_a_row = 0
+                    sums += torch.stack([parts[k].float() for k in self.loss_names])
+                    counted += 1
+                else:
+                    nonfinite_in_a_row += 1
+                    self.skipped_total += 1
+                    logger.message(f"step {self.step}: non-finite loss, step skipped ({nonfinite_in_a_row} in a row)")
+                    if nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row:
+                        raise TrainingDivergedError(
+                            f"training diverged: the loss was NaN/inf for {nonfinite_in_a_row} steps in a row "
+                            f"(up to step {self.step}); lower optim.lr, set optim.grad_clip, or use "
+                            f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.layout.last}")
+                if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
+                    now = time.perf_counter()
+                    self._log(logger, sums, counted, lr, self.phase_name, (self.step - tick_step) / (now - tick))
+                    sums.zero_()
+                    counted.zero_()
+                    tick, tick_step = now, self.step
+                finished = self.step >= self.total_steps
+                stopping = self.stop_after is not None and self.step - session_start >= self.stop_after
+                signum = None if finished else stop_signal_everywhere(stop.requested, self.ctx)
+                if cfg.val_interval and (self.step % cfg.val_interval == 0 or finished):
+                    last_metrics = self._validate(logger)
+                if (cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0) or finished or stopping \
+                        or signum:
+                    self._save_last(self.phase_name, last_metrics)
+                if signum:
+                    raise TrainingInterrupted(signum, self._stop_message(signum, saved=True))
+                if finished or stopping:
+                    return last_metrics
+        return last_metrics
+
+    def _stop_message(self, signum: int, saved: bool) -> str:
+        """Where the run stopped, which checkpoint holds it, and the exact command that continues it."""
+        name = signal_name(signum)
+        last = self.layout.last
+        if saved:
+            head = f"stopped by {name} after step {self.step} of {self.total_steps}: saved {last}"
+        elif last.is_file():
+            head = (f"stopped at once by a second {name} at step {self.step} of {self.total_steps}, without saving; "
+                    f"the last checkpoint is {describe_last_checkpoint(self.layout)}")
+        else:
+            return (f"stopped at once by a second {name} at step {self.step} of {self.total_steps}, without saving; "
+                    "no checkpoint was saved, nothing to resume")
+        return f"{head}\nresume with: {resume_command(self.layout.config, self.run_dir, self.ctx.world_size)}"
 
     def _train_step(self, batch: TrainBatch) -> tuple[dict[str, torch.Tensor], str | None, bool]:
         """One optimisation step; returns (detached loss parts, phase, whether the loss was finite)."""
