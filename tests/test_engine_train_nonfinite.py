@@ -121,3 +121,32 @@ def test_eval_and_predict_refuse_a_checkpoint_with_nan_weights(data_root: Path, 
         text = result.output.replace("\n", "")
         assert "non-finite" in text and name in text and "nan.safetensors" in text, text
     assert not (tmp_path / "pred").exists() or not list((tmp_path / "pred").rglob("*.png"))
+
+
+def nan_losses_from(monkeypatch: pytest.MonkeyPatch, first_bad: int) -> None:
+    original = TrainingForward.forward
+
+    def forward(self, batch, iteration):  # type: ignore[no-untyped-def]
+        loss, parts, phase = original(self, batch, iteration)
+        return (loss * float("nan") if iteration >= first_bad else loss), parts, phase
+
+    monkeypatch.setattr(TrainingForward, "forward", forward)
+
+
+@pytest.mark.parametrize("interval", [0, 2])
+def test_a_diverged_run_names_a_good_checkpoint_or_says_there_is_none(data_root: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    interval: int) -> None:
+    nan_losses_from(monkeypatch, 2)
+    config = tmp_path / "bn.yaml"
+    config.write_text(resnet_config(data_root, checkpoint_interval=interval, max_nonfinite_in_a_row=2).to_yaml())
+    result = CliRunner().invoke(app, ["train", str(config), "--work-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    text = result.output.replace("\n", "")
+    assert "diverged" in text
+    last = tmp_path / "run" / "checkpoints" / "last.safetensors"
+    if interval == 0:
+        assert not last.exists() and "no checkpoint" in text.lower() and str(last) not in text, text
+    else:
+        assert f"{last} (step 2)" in text, text
+        assert load_model_checkpoint(last)[2]["step"] == 2  # exists, and loads: every tensor finite

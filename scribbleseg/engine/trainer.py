@@ -31,7 +31,12 @@ import torch
 from torch import nn
 
 from scribbleseg.atomic_files import atomic_write_text
-from scribbleseg.engine.checkpoint import load_weights_into, save_model_checkpoint
+from scribbleseg.engine.checkpoint import (
+    load_weights_into,
+    read_checkpoint_header,
+    read_checkpoint_tensors,
+    save_model_checkpoint,
+)
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
 from scribbleseg.engine.distributed import (
@@ -259,10 +264,7 @@ class Trainer:
                     self.skipped_total += 1
                     logger.message(f"step {self.step}: non-finite loss, step skipped ({nonfinite_in_a_row} in a row)")
                     if nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row:
-                        raise TrainingDivergedError(
-                            f"training diverged: the loss was NaN/inf for {nonfinite_in_a_row} steps in a row "
-                            f"(up to step {self.step}); lower optim.lr, set optim.grad_clip, or use "
-                            f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.layout.last}")
+                        raise TrainingDivergedError(self._diverged_message(nonfinite_in_a_row))
                 if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
                     now = time.perf_counter()
                     self._log(logger, sums, counted, lr, self.phase_name, (self.step - tick_step) / (now - tick))
@@ -282,6 +284,22 @@ class Trainer:
                 if finished or stopping:
                     return last_metrics
         return last_metrics
+
+    def _diverged_message(self, in_a_row: int) -> str:
+        """What happened, what to change, and the last checkpoint that exists and holds finite tensors."""
+        head = (f"training diverged: the loss was NaN/inf for {in_a_row} steps in a row (up to step {self.step}); "
+                "lower optim.lr, set optim.grad_clip, or use optim.amp=bf16 instead of fp16. ")
+        last = self.layout.last
+        try:
+            read_checkpoint_tensors(last)  # missing, corrupt or NaN / inf tensors: not good
+            step = read_checkpoint_header(last)[1].get("step")
+        except CheckpointError:
+            step = None
+        if step is None:
+            return head + (f"No checkpoint was saved before it diverged (train.checkpoint_interval="
+                           f"{self.cfg.train.checkpoint_interval}): there is none to resume from")
+        command = resume_command(self.layout.config, self.run_dir, self.ctx.world_size)
+        return head + f"Last good checkpoint: {last} (step {step}); continue from it with: {command} --set optim.lr=..."
 
     def _stop_message(self, signum: int, saved: bool) -> str:
         """Where the run stopped, which checkpoint holds it, and the exact command that continues it."""
