@@ -222,7 +222,7 @@ class Trainer:
             with stop:
                 last_metrics = self._loop(logger, stop, session_start)
         except BaseException as err:
-            logger.close()
+            logger.close(quiet=True)
             if self.step == session_start:  # nothing was trained: no half-made run folder stays
                 self._abandon()
             if isinstance(err, KeyboardInterrupt):  # a second signal: stop at once, without saving
