@@ -30,12 +30,17 @@ class StrictModel(BaseModel):
 
 
 class SyntheticDataConfig(StrictModel):
-    """Parameters of the built-in synthetic set, generated into ``data.root`` when it is missing."""
+    """The built-in synthetic set this config is meant for (``scribbleseg data synth`` makes it).
+
+    Nothing is generated unless ``generate`` is true: a ``data.root`` that does not exist is an error (a
+    typo must not silently train on made-up data), whose message gives the ``data synth`` command.
+    """
 
     seed: int = 0
     num_train: int = Field(48, ge=1)
     num_val: int = Field(16, ge=1)
     size: int = Field(64, ge=32)
+    generate: bool = Field(False, description="train generates the set into data.root when it holds none yet")
 
 
 class DataConfig(StrictModel):

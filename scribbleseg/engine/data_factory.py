@@ -1,7 +1,9 @@
 """Build training / evaluation data sets and the resumable training loader from the ``data`` section.
 
-When ``data.synthetic`` is set and ``data.root`` holds no data set yet, the built-in synthetic set is
-generated there first (so the demo and tests need no download).
+The built-in synthetic set is generated only on request: by ``scribbleseg data synth``, by the demo
+(:func:`generate_synthetic_set`), or by training with ``data.synthetic.generate: true``. A ``data.root``
+that does not exist is otherwise an error (with the ``data synth`` command when the config describes the
+synthetic set); evaluation never generates anything.
 
 Reproducible, resumable data order: the epoch's order comes from ``DistributedSampler`` seeded by
 (``train.seed``, epoch) (also with one process), and every sample is augmented with its own seed derived
@@ -135,18 +137,41 @@ def build_train_loader(dataset: SeededSamples, data_cfg: DataConfig, seed: int, 
                       generator=generator, worker_init_fn=ignore_stop_signals if data_cfg.num_workers else None)
 
 
-def ensure_data_root(data_cfg: DataConfig) -> Path:
-    """``data.root`` as a path; generates the synthetic set there when configured and missing.
+def generate_synthetic_set(data_cfg: DataConfig) -> Path:
+    """Write the synthetic set described by ``data.synthetic`` into ``data.root`` unless it is there already."""
+    root = Path(data_cfg.root).expanduser()
+    syn = data_cfg.synthetic
+    if syn is None:
+        raise ConfigError("data.synthetic is not set: there is no synthetic set to generate")
+    if not (root / SYNTHETIC_MARKER).is_file():
+        make_synthetic_dataset(root, seed=syn.seed, num_train=syn.num_train, num_val=syn.num_val, size=syn.size)
+    return root
 
-    Raises DataError naming the folder when it does not exist and nothing can generate it.
+
+def synth_command_for(data_cfg: DataConfig) -> str:
+    """The ``scribbleseg data synth`` command that makes the synthetic set of ``data_cfg``."""
+    syn = data_cfg.synthetic
+    assert syn is not None
+    return (f"scribbleseg data synth {data_cfg.root} --seed {syn.seed} --num-train {syn.num_train} "
+            f"--num-val {syn.num_val} --size {syn.size}")
+
+
+def ensure_data_root(data_cfg: DataConfig, allow_generate: bool = False) -> Path:
+    """``data.root`` as a path; with ``allow_generate`` (training) and ``data.synthetic.generate`` the
+    synthetic set is generated there when missing.
+
+    Raises DataError naming the folder (and the ``data synth`` command for a synthetic config) when it does
+    not exist.
     """
     root = Path(data_cfg.root).expanduser()
-    if data_cfg.synthetic is not None and not (root / SYNTHETIC_MARKER).is_file():
-        syn = data_cfg.synthetic
-        make_synthetic_dataset(root, seed=syn.seed, num_train=syn.num_train, num_val=syn.num_val,
-                               size=syn.size)
+    syn = data_cfg.synthetic
+    if allow_generate and syn is not None and syn.generate:
+        generate_synthetic_set(data_cfg)
     if not root.is_dir():
-        raise DataError(f"data.root: data folder {root} does not exist")
+        hint = "" if syn is None else (
+            f"; this config is for the built-in synthetic set: make it with '{synth_command_for(data_cfg)}' "
+            "(or train with --set data.synthetic.generate=true), or point data.root at your data")
+        raise DataError(f"data.root: data folder {root} does not exist{hint}")
     return root
 
 
@@ -157,7 +182,7 @@ def build_train_dataset(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSampl
     :class:`ScribbleDataset`.
     """
     data_cfg = cfg.data
-    root = ensure_data_root(data_cfg)
+    root = ensure_data_root(data_cfg, allow_generate=True)
     info, samples = open_dataset(root, layout=data_cfg.layout, split=data_cfg.train_split)
     transform = PerSampleSeededTransform(build_train_transform(
         crop_size=data_cfg.crop_size, scale=data_cfg.scale_range, rotate=data_cfg.rotation_degrees,
