@@ -38,7 +38,12 @@ from scribbleseg.engine.checkpoint import (
     save_model_checkpoint,
 )
 from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
+from scribbleseg.engine.data_factory import (
+    build_datasets,
+    build_train_loader,
+    check_training_scribbles,
+    iterations_per_epoch,
+)
 from scribbleseg.engine.distributed import (
     DistContext,
     barrier,
@@ -140,6 +145,9 @@ class Trainer:
         seed_everything(cfg.train.seed + self.ctx.rank, cfg.train.deterministic)
 
         self.info, self.train_set, self.val_set = build_datasets(cfg)
+        warning = check_training_scribbles(self.train_set, self.info, cfg.data)  # none at all: DataError
+        if warning and self.ctx.is_main:
+            print(f"warning: {warning}", flush=True)
         self.iters_per_epoch = iterations_per_epoch(self.train_set, cfg.data, self.ctx.world_size)
         self.total_steps = cfg.train.max_iters or cfg.train.epochs * self.iters_per_epoch  # type: ignore[operator]
 
