@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -41,3 +42,20 @@ def test_a_partly_unscribbled_set_trains_with_a_warning(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = result.output.replace("\n", "")
     assert "warning:" in text and "no scribbled pixel in 1 of 4" in text, text
+
+
+def test_the_saved_run_config_works_from_another_directory(tmp_path: Path, monkeypatch) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    config = write_tiny_run_config(project, TINY, num_train=4)
+    monkeypatch.chdir(project)
+    result = run("train", config, "--work-dir", "runs/x", "--set", "data.root=data")
+    assert result.exit_code == 0, result.output
+    saved = project / "runs" / "x" / "config.yaml"
+    assert yaml.safe_load(saved.read_text())["data"]["root"] == str(project / "data")
+    monkeypatch.chdir(elsewhere)
+    result = run("eval", saved, "--checkpoint", project / "runs" / "x" / "checkpoints" / "last.safetensors",
+                 "--head", "basic", "--device", "cpu", "--out", elsewhere / "r.json")
+    assert result.exit_code == 0, result.output
+    assert (elsewhere / "r.json").is_file()

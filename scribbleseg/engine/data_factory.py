@@ -14,6 +14,7 @@ batches the uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,15 @@ def build_train_loader(dataset: SeededSamples, data_cfg: DataConfig, seed: int, 
     # workers ignore SIGINT / SIGTERM: the main process finishes the step and stops them (engine.interrupts)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers, pin_memory=pin_memory,
                       generator=generator, worker_init_fn=ignore_stop_signals if data_cfg.num_workers else None)
+
+
+def with_absolute_data_root(cfg: ExperimentConfig) -> ExperimentConfig:
+    """A copy of ``cfg`` whose ``data.root`` is absolute (``~`` expanded, made absolute against the current
+    folder, ``..`` folded; symlinks are kept): what a run stores in ``config.yaml`` and its checkpoints,
+    so that they work from any folder."""
+    resolved = cfg.model_copy(deep=True)
+    resolved.data.root = os.path.abspath(os.path.expanduser(cfg.data.root))
+    return resolved
 
 
 def generate_synthetic_set(data_cfg: DataConfig) -> Path:

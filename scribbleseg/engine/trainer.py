@@ -43,6 +43,7 @@ from scribbleseg.engine.data_factory import (
     build_train_loader,
     check_training_scribbles,
     iterations_per_epoch,
+    with_absolute_data_root,
 )
 from scribbleseg.engine.distributed import (
     DistContext,
@@ -121,7 +122,7 @@ class Trainer:
 
     def __init__(self, cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, overwrite: bool = False,
                  stop_after: int | None = None) -> None:
-        self.cfg = cfg
+        self.cfg = with_absolute_data_root(cfg)  # config.yaml / checkpoints work from any folder
         self.ctx: DistContext = init_distributed(cfg.train.device)
         self.run_dir = Path(work_dir)
         self.layout = RunLayout(self.run_dir)
