@@ -10,16 +10,17 @@ inheritance, ``--set`` overrides and error messages live in :mod:`scribbleseg.en
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings
 from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, MiTBackbone, SegFormerDecoder
 from scribbleseg.pfa import PFASettings
 
-RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 METHODS = ("pce", "pfa")
 
 
@@ -132,8 +133,7 @@ class EvalConfig(StrictModel):
 class ExperimentConfig(StrictModel):
     """One experiment: every knob of data, model, method, optimiser, training and evaluation."""
 
-    name: str = Field("experiment", pattern=RUN_NAME_PATTERN,
-                      description="run name (a plain folder name: runs/<name>)")
+    name: str = Field("experiment", description="run name (a plain folder name: runs/<name>)")
     method: Literal["pce", "pfa"] = "pfa"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -143,6 +143,15 @@ class ExperimentConfig(StrictModel):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig(max_iters=1000)
     eval: EvalConfig = EvalConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not re.fullmatch(RUN_NAME_PATTERN, name):
+            raise ValueError("the run name must be a plain folder name (letters, digits, '.', '_' and '-', "
+                             "starting with a letter or digit, so no '/' and no '..'): the run goes to runs/<name>; "
+                             "use --work-dir to put a run somewhere else")
+        return name
 
     def to_yaml(self) -> str:
         """The resolved config as YAML text (loads back to an equal config)."""
