@@ -202,11 +202,33 @@ def load_model_checkpoint(path: str | os.PathLike[str], map_location: str | torc
     """
     file = Path(path)
     cfg, meta = check_checkpoint_compatible(file, expect, num_classes)
+    require_header_fits_tensors(file, cfg, meta)  # before anything is allocated
     tensors = read_checkpoint_tensors(file)
     method = build_method(cfg, int(meta["num_classes"]), load_pretrained=False,
                           ignore_index=int(meta.get("ignore_index", 255)))
     load_weights_into(method, tensors, file)
     return method.to(map_location).eval(), cfg, meta
+
+
+def require_header_fits_tensors(file: Path, cfg: ExperimentConfig, meta: dict[str, Any]) -> None:
+    """CheckpointError unless the model that the stored config and class count describe has exactly the
+    tensor names and shapes in the file's header.
+
+    The model is built on the ``meta`` device (shapes only, no memory), so an edited header (a huge
+    ``embed_dim`` or class count) is an error instead of an attempt to allocate its weights.
+    """
+    with torch.device("meta"):
+        skeleton = build_method(cfg, int(meta["num_classes"]), load_pretrained=False,
+                                ignore_index=int(meta.get("ignore_index", 255)))
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            stored = {name: torch.empty(handle.get_slice(name).get_shape(), device="meta") for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{file} is corrupt or truncated ({err})") from err
+    problem = describe_mismatch(skeleton.state_dict(), stored)
+    if problem:
+        raise CheckpointError(f"checkpoint {file} does not fit the model its own header describes (edited or "
+                              f"damaged header?): {problem}")
 
 
 def load_weights_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], file: Path) -> None:
