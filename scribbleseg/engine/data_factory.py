@@ -226,8 +226,15 @@ def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple
     return info, EvalDataset(samples, info, transform=build_eval_transform())
 
 
-def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset]:
-    """(info, train set, validation set) from ``cfg.data``."""
+def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset | None]:
+    """(info, train set, validation set) from ``cfg.data``; the validation set only when training
+    validates (``train.val_interval > 0``), so a data set without a validation split trains."""
     info, train = build_train_dataset(cfg)
-    _, val = build_eval_dataset(cfg)
+    if not cfg.train.val_interval:
+        return info, train, None
+    try:
+        _, val = build_eval_dataset(cfg)
+    except DataError as err:
+        raise DataError(f"{err} (train.val_interval={cfg.train.val_interval} validates on data.val_split="
+                        f"'{cfg.data.val_split}'; add that split or train with --set train.val_interval=0)") from err
     return info, train, val

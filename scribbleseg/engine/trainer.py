@@ -378,6 +378,7 @@ class Trainer:
         """
         rng = capture_rng_state()  # evaluation must not shift the training RNG streams
         try:
+            assert self.val_set is not None  # built whenever train.val_interval > 0
             results = evaluate(self.model, self.val_set, heads=self.cfg.eval.heads,
                                class_source=self.cfg.eval.class_source,
                                ms_flip=self.cfg.eval.ms_flip, device=str(self.device),
