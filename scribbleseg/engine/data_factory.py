@@ -140,12 +140,16 @@ def build_train_loader(dataset: SeededSamples, data_cfg: DataConfig, seed: int, 
                       generator=generator, worker_init_fn=ignore_stop_signals if data_cfg.num_workers else None)
 
 
+def absolute_data_root(root: str) -> str:
+    """``root`` with ``~`` expanded, made absolute against the current folder, ``..`` folded (symlinks kept)."""
+    return os.path.abspath(os.path.expanduser(root))
+
+
 def with_absolute_data_root(cfg: ExperimentConfig) -> ExperimentConfig:
-    """A copy of ``cfg`` whose ``data.root`` is absolute (``~`` expanded, made absolute against the current
-    folder, ``..`` folded; symlinks are kept): what a run stores in ``config.yaml`` and its checkpoints,
-    so that they work from any folder."""
+    """A copy of ``cfg`` whose ``data.root`` is :func:`absolute_data_root`: what a run stores in
+    ``config.yaml`` and its checkpoints, so that they work from any folder."""
     resolved = cfg.model_copy(deep=True)
-    resolved.data.root = os.path.abspath(os.path.expanduser(cfg.data.root))
+    resolved.data.root = absolute_data_root(cfg.data.root)
     return resolved
 
 
