@@ -121,13 +121,16 @@ class EvalConfig(StrictModel):
 
     ``heads``: names of the method's heads (``null`` = every head the model has). ``class_source``:
     ``oracle`` (ground-truth labels), ``threshold:N`` (classes with more than N predicted pixels,
-    appendix A.2), ``file:PATH`` (per-image JSON) or ``none``.
+    appendix A.2), ``file:PATH`` (per-image JSON) or ``none``. ``require_dense_gt``: an evaluation image
+    without a dense mask is an error unless this is false (then it is scored against its scribble).
     """
 
     heads: tuple[str, ...] | None = None
     class_source: str = Field("oracle", pattern=r"^(oracle|none|threshold(:\d+)?|file:.+)$")
     ms_flip: bool = False
     batch_size: int = Field(1, ge=1)
+    require_dense_gt: bool = Field(True, description="false: score images without dense masks against their "
+                                                     "scribbles (scribble-pixel accuracy, not mIoU)")
 
 
 class ExperimentConfig(StrictModel):

@@ -223,11 +223,23 @@ def check_training_scribbles(train_set: SeededSamples, info: DatasetInfo, data_c
 
 
 def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple[DatasetInfo, EvalDataset]:
-    """The densely labelled evaluation set of ``split`` (default ``data.val_split``)."""
+    """The densely labelled evaluation set of ``split`` (default ``data.val_split``).
+
+    Images without a dense mask are a DataError naming the CLI way out (``--set
+    eval.require_dense_gt=false`` scores them against their scribbles).
+    """
     data_cfg = cfg.data
     root = ensure_data_root(data_cfg)
-    info, samples = open_dataset(root, layout=data_cfg.layout, split=split or data_cfg.val_split)
-    return info, EvalDataset(samples, info, transform=build_eval_transform())
+    name = split or data_cfg.val_split
+    info, samples = open_dataset(root, layout=data_cfg.layout, split=name)
+    without = [sample for sample in samples if sample.mask is None]
+    if without and cfg.eval.require_dense_gt:
+        raise DataError(
+            f"{len(without)} of {len(samples)} image(s) of split '{name}' in {root} have no dense ground truth "
+            f"(e.g. {without[0].image}); add their masks (folder layout: masks/{name}/, VOC: SegmentationClassAug/ "
+            "or SegmentationClass/), or score them against their scribbles with --set eval.require_dense_gt=false")
+    return info, EvalDataset(samples, info, transform=build_eval_transform(),
+                             require_dense_gt=cfg.eval.require_dense_gt)
 
 
 def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset | None]:
