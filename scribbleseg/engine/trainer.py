@@ -11,9 +11,12 @@ Per iteration ``step`` (0-based):
 4. backward (with a GradScaler for fp16), optional gradient clipping, AdamW step.
 
 Every ``log_interval`` steps the averaged loss parts go to ``metrics.jsonl`` / TensorBoard; every
-``val_interval`` steps the validation set is scored; every ``checkpoint_interval`` steps (and at the end)
-``checkpoints/last.safetensors`` + ``last.state.pt`` are written, and ``best.safetensors`` whenever
-``train.best_metric`` improves; at the end the curves go to ``figures/``. Only rank 0 writes files.
+``val_interval`` steps the validation set is scored; every ``checkpoint_interval`` steps, at the end and
+after a SIGINT / SIGTERM (:mod:`scribbleseg.engine.interrupts`) the ``last`` pair is written as one
+consistent save (:mod:`scribbleseg.engine.last_checkpoint`), and ``best.safetensors`` whenever
+``train.best_metric`` improves; at the end the curves go to ``figures/``. Only rank 0 writes files, into a
+run folder it opened and locked before anything was built (:mod:`scribbleseg.engine.run_folder`); a start
+that fails before its first step leaves no half-made folder behind.
 
 Host syncs per step: the finiteness check of the loss (one scalar) and the method's own (see its
 module); logged values are accumulated on the device and read at log intervals only.
@@ -113,9 +116,9 @@ class Trainer:
 
     Args:
         cfg: the resolved experiment config.
-        work_dir: run folder (created; must be writable).
+        work_dir: run folder (created, locked and checked by :func:`~scribbleseg.engine.run_folder.open_run_folder`).
         resume: continue from ``<work_dir>/checkpoints/last.*``.
-        overwrite: allow starting afresh in a folder that already holds a run.
+        overwrite: start afresh in a folder that holds a run (its files are deleted) or other files.
         stop_after: stop (after checkpointing) once this many steps ran in this session, as if killed;
             used to test resuming with an unchanged schedule.
     """
