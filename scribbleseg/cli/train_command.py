@@ -48,7 +48,8 @@ def register(app: typer.Typer) -> None:
         try:
             result = train(cfg, run_dir, resume=resume, overwrite=overwrite)
         except TrainingInterrupted as stop:
-            console.print(escape(str(stop)))
+            if stop.announce:
+                console.print(escape(str(stop)))
             raise typer.Exit(stop.exit_code) from None
         except KeyboardInterrupt:  # before the first step: the trainer removed what it had made
             console.print("interrupted before training started: nothing was saved")

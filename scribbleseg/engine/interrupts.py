@@ -1,6 +1,6 @@
 """A graceful stop of training on SIGINT (Ctrl-C) and SIGTERM (``kill``, cluster schedulers, torchrun).
 
-``with StopSignals() as stop:`` installs handlers for both signals (only in the main thread of the
+``with StopSignals(announce) as stop:`` installs handlers for both signals (only in the main thread of the
 process that entered it; the previous handlers come back on exit). The first signal is recorded
 (``stop.requested`` -> its number) and announced with one line; the trainer finishes the current step,
 writes ``last`` and raises :class:`TrainingInterrupted`, whose message says where the checkpoint is and
@@ -34,12 +34,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped on a signal; ``exit_code`` is the shell's (128 + signal number)."""
+    """Training stopped on a signal; ``exit_code`` is the shell's (128 + signal number); ``announce`` is
+    false on ranks other than 0 (one rank prints the message)."""
 
-    def __init__(self, signum: int, message: str) -> None:
+    def __init__(self, signum: int, message: str, announce: bool = True) -> None:
         super().__init__(message)
         self.signum = signum
         self.exit_code = 128 + int(signum)
+        self.announce = announce
 
 
 def signal_name(signum: int) -> str:
@@ -55,7 +57,8 @@ def ignore_stop_signals(_worker_id: int = 0) -> None:
 class StopSignals:
     """Context manager recording the first SIGINT / SIGTERM (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: bool = True) -> None:
+        self.announce = announce
         self.requested: int | None = None
         self.aborted_by: int | None = None
         self._owner = os.getpid()
@@ -68,9 +71,10 @@ class StopSignals:
             self.aborted_by = signum
             raise KeyboardInterrupt
         self.requested = signum
-        sys.stderr.write(f"\n{signal_name(signum)} received: finishing this step, then saving the last "
-                         f"checkpoint (send it again to stop at once without saving)\n")
-        sys.stderr.flush()
+        if self.announce:
+            sys.stderr.write(f"\n{signal_name(signum)} received: finishing this step, then saving the last "
+                             f"checkpoint (send it again to stop at once without saving)\n")
+            sys.stderr.flush()
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():

@@ -229,7 +229,7 @@ class Trainer:
         except BaseException:
             self._abandon()
             raise
-        stop = StopSignals()
+        stop = StopSignals(announce=self.ctx.is_main)
         try:
             with stop:
                 last_metrics = self._loop(logger, stop, session_start)
@@ -239,7 +239,7 @@ class Trainer:
                 self._abandon()
             if isinstance(err, KeyboardInterrupt):  # a second signal: stop at once, without saving
                 signum = stop.aborted_by or signal.SIGINT
-                raise TrainingInterrupted(signum, self._stop_message(signum, saved=False)) from None
+                raise TrainingInterrupted(signum, self._stop_message(signum, saved=False), self.ctx.is_main) from None
             raise
         finally:
             logger.close()
@@ -292,7 +292,7 @@ class Trainer:
                         or signum:
                     self._save_last(self.phase_name, last_metrics)
                 if signum:
-                    raise TrainingInterrupted(signum, self._stop_message(signum, saved=True))
+                    raise TrainingInterrupted(signum, self._stop_message(signum, saved=True), self.ctx.is_main)
                 if finished or stopping:
                     return last_metrics
         return last_metrics
