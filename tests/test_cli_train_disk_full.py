@@ -17,7 +17,7 @@ from scribbleseg.engine import last_checkpoint
 from scribbleseg.engine.checkpoint import read_checkpoint_header
 from scribbleseg.engine.last_checkpoint import load_resume_point
 from scribbleseg.engine.trainer import Trainer
-from test_cli_train_crash_resume import TINY
+from test_cli_train_kills import TINY
 from tiny_models import write_tiny_run_config
 
 
