@@ -30,7 +30,7 @@ def one_line(result) -> str:
     return result.output.replace("\n", "")
 
 
-def test_a_non_run_folder_is_refused_unless_overwrite(config_file: Path, tmp_path: Path) -> None:
+def test_a_non_run_folder_is_refused_unless_overwrite_and_then_holds_a_run(config_file: Path, tmp_path: Path) -> None:
     mine = tmp_path / "my_project"
     (mine / "figures").mkdir(parents=True)
     for name, text in (("config.yaml", "my own config\n"), ("metrics.jsonl", "{\"mine\": 1}\n"),
@@ -46,26 +46,25 @@ def test_a_non_run_folder_is_refused_unless_overwrite(config_file: Path, tmp_pat
 
     result = run("train", config_file, "--work-dir", mine, "--overwrite")
     assert result.exit_code == 0, result.output
-    assert (mine / "checkpoints" / "last.safetensors").is_file()
+    assert (mine / "checkpoints" / "last.safetensors").is_file() and (mine / "run.json").is_file()
 
-
-def test_an_existing_run_is_refused_naming_resume_and_overwrite(config_file: Path, tmp_path: Path) -> None:
-    assert run("train", config_file, "--work-dir", tmp_path / "run").exit_code == 0
-    result = run("train", config_file, "--work-dir", tmp_path / "run")
+    # now it is a run folder: a plain start names both ways on, --overwrite deletes the old run's files
+    result = run("train", config_file, "--work-dir", mine)
     assert result.exit_code == 2, result.output
-    assert "already holds a run" in one_line(result)
+    assert "already holds a run" in one_line(result) and "step 2" in one_line(result)
     assert "--resume" in result.output and "--overwrite" in result.output
-    (tmp_path / "run" / "checkpoints" / "best.safetensors").write_bytes(b"from the previous run")
-    result = run("train", config_file, "--work-dir", tmp_path / "run", "--overwrite")
+    (mine / "checkpoints" / "best.safetensors").write_bytes(b"from the previous run")
+    result = run("train", config_file, "--work-dir", mine, "--overwrite", "--set", "train.max_iters=1")
     assert result.exit_code == 0, result.output
-    assert not (tmp_path / "run" / "checkpoints" / "best.safetensors").exists(), "the old run's files go"
+    assert not (mine / "checkpoints" / "best.safetensors").exists(), "the old run's files go"
+    assert not (mine / "train.lock").exists(), "the lock file goes with the process"
 
 
 def test_a_train_that_fails_before_its_first_step_leaves_no_folder(config_file: Path, tmp_path: Path) -> None:
     work_dir = tmp_path / "runs" / "new"
     result = run("train", config_file, "--work-dir", work_dir, "--set", f"data.root={tmp_path / 'no_data'}")
     assert result.exit_code == 2, result.output
-    assert not work_dir.exists()
+    assert not (tmp_path / "runs").exists(), "nor the runs/ folder it made for it"
     result = run("train", config_file, "--work-dir", work_dir, "--resume")
     assert result.exit_code == 2 and "nothing to resume" in result.output
     assert not work_dir.exists()

@@ -10,8 +10,11 @@
     python, cuda), the count of skipped steps and the best metric so far. Only tensors, numbers, strings
     and plain containers, read back with ``torch.load(..., weights_only=True)``: nothing is unpickled.
 
-Both files are written atomically. Any problem reading them raises :class:`CheckpointError` naming the
-file and, for an incompatible checkpoint, what differs. Checkpoints of format 1 (scribbleseg 0.1) load:
+Both files are written atomically (the ``last`` pair of a run as one consistent save:
+:mod:`scribbleseg.engine.last_checkpoint`). A model with NaN / inf tensors is never written. Any problem
+reading them raises :class:`CheckpointError` naming the file and, for an incompatible checkpoint, what
+differs; a load also refuses NaN / inf tensors and a header whose config does not describe the stored
+tensor shapes (checked on the ``meta`` device before anything is allocated). Checkpoints of format 1 (scribbleseg 0.1) load:
 their config is migrated first (:mod:`scribbleseg.engine.config_migration`).
 """
 

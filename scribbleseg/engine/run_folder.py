@@ -23,7 +23,8 @@
 
 :meth:`RunFolder.begin` (once the setup succeeded) deletes the previous run's files on ``--overwrite`` and
 writes ``run.json``; :meth:`RunFolder.abandon` (a start that failed before its first step) deletes the
-folder when this start created it, or empties it again when it was empty, so that a failed command leaves
+folder when this start created it (and the empty parents it created, e.g. ``runs/``), or empties it again
+when it was empty, so that a failed command leaves
 no half-made run folder; :meth:`RunFolder.close` releases the lock.
 """
 
@@ -80,6 +81,7 @@ class RunFolder:
     created: bool
     was_empty: bool
     replaces_run: bool
+    created_parents: tuple[Path, ...] = ()  # folders above the run folder this start created, innermost first
 
     def begin(self, run_name: str) -> None:
         """Delete the previous run's files (``--overwrite`` of a run folder) and write ``run.json``."""
@@ -98,6 +100,11 @@ class RunFolder:
         try:
             if self.created:
                 shutil.rmtree(self.layout.root, ignore_errors=True)
+                for parent in self.created_parents:  # e.g. runs/ made for runs/<name>, if still empty
+                    try:
+                        parent.rmdir()
+                    except OSError:
+                        break
             elif self.was_empty:
                 for entry in list(self.layout.root.iterdir()):
                     _remove(entry)
@@ -141,6 +148,7 @@ def open_run_folder(root: str | Path, resume: bool = False, overwrite: bool = Fa
     """Create, lock and check the run folder ``root`` (see the module docstring)."""
     layout = RunLayout(Path(root))
     created = not layout.root.exists()
+    missing_parents = tuple(parent for parent in layout.root.absolute().parents if not parent.exists())
     ensure_writable_dir(layout.root)
     lock = RunLock(layout.lock)
     try:
@@ -151,6 +159,6 @@ def open_run_folder(root: str | Path, resume: bool = False, overwrite: bool = Fa
             remove_stale_temp_files(folder)
     except BaseException:
         if lock.held:  # never delete a folder whose lock another process holds
-            RunFolder(layout, lock, created, False, False).abandon()
+            RunFolder(layout, lock, created, False, False, missing_parents).abandon()
         raise
-    return RunFolder(layout, lock, created, was_empty, replaces_run)
+    return RunFolder(layout, lock, created, was_empty, replaces_run, missing_parents)
