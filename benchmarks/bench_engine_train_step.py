@@ -62,8 +62,8 @@ def main() -> None:
               f"ms per iteration (median of {args.repeats} x {args.iters})")
         print(f"{'case':<14} {'bare step':>10} {'engine step':>12} {'phase':>8}")
         for name, overrides in cases.items():
-            cfg = load_config(args.config, overrides + [f"data.root={root / 'data'}", f"train.device={args.device}",
-                                                         "train.progress=false"])
+            cfg = load_config(args.config, overrides + [f"data.root={root / 'data'}", "data.synthetic.generate=true",
+                                                         f"train.device={args.device}", "train.progress=false"])
             trainer = Trainer(cfg, root / name.replace(" ", "_"), overwrite=True)
             tensors = next(iter(
                 torch.utils.data.DataLoader(trainer.train_set, batch_size=cfg.data.batch_size,

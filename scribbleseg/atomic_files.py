@@ -28,7 +28,7 @@ import re
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from scribbleseg.errors import OutputDirError, OutputWriteError
 
@@ -113,29 +113,54 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(target: Path, fill: Callable[[int], None]) -> Path:
-    """Create a temp file beside ``target``, let ``fill(fd)`` write it, fsync, rename onto ``target``."""
-    _create_folder(target.parent, f" (for {target.name})")
-    temp: Path | None = None
+def _remove_quietly(path: Path) -> None:
     try:
-        fd, temp = _create_temp_file(target)
+        os.unlink(path)
+    except OSError:
+        pass  # already gone, or the folder became unwritable: nothing more can be done
+
+
+def _write_temp_file(target: Path, fill: Callable[[int], None]) -> Path:
+    """A complete, fsynced temporary file beside ``target`` written by ``fill(fd)`` (removed on failure)."""
+    fd, temp = _create_temp_file(target)
+    try:
         try:
             fill(fd)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, target)
-        temp = None
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    return temp
+
+
+def _atomic_write(target: Path, fill: Callable[[int], None]) -> Path:
+    """Create a temp file beside ``target``, let ``fill(fd)`` write it, fsync, rename onto ``target``."""
+    return _atomic_write_group([(target, fill)])[0]
+
+
+def _atomic_write_group(items: list[tuple[Path, Callable[[int], None]]]) -> list[Path]:
+    """Write every temporary file, then rename them in order; on failure remove the ones not renamed."""
+    for target, _ in items:
+        _create_folder(target.parent, f" (for {target.name})")
+    temps: list[Path | None] = []
+    target = items[0][0]
+    try:
+        for target, fill in items:
+            temps.append(_write_temp_file(target, fill))
+        for index, (target, _) in enumerate(items):
+            os.replace(temps[index], target)  # type: ignore[arg-type]
+            temps[index] = None
     except OSError as err:
         raise OutputWriteError(f"cannot write {target}: {describe_os_error(err)}") from err
     finally:
-        if temp is not None:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass  # already gone, or the folder became unwritable: nothing more can be done
-    _fsync_folder(target.parent)
-    return target
+        for temp in temps:
+            if temp is not None:
+                _remove_quietly(temp)
+    for folder in dict.fromkeys(target.parent for target, _ in items):
+        _fsync_folder(folder)
+    return [target for target, _ in items]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> Path:
@@ -189,3 +214,16 @@ def remove_stale_temp_files(folder: str | os.PathLike[str], recursive: bool = Fa
             raise OutputWriteError(f"cannot remove stale temporary file {path}: {describe_os_error(err)}") from err
         removed.append(path)
     return removed
+
+
+def atomic_write_files(files: Sequence[tuple[str | os.PathLike[str], bytes | bytearray | memoryview]]) -> list[Path]:
+    """Write several files as one step: a failed write replaces none of them.
+
+    Every file is first written to its own temporary file and fsynced; only when all are complete are they
+    renamed into place, in the order given (then their folders are fsynced). A failed write (disk full,
+    ...) removes every temporary file, leaves every previous file untouched and raises
+    :class:`OutputWriteError` naming the file. A process killed between two renames leaves the earlier
+    files new and the later ones old (and the later ones' complete temporary files): list the files in an
+    order the reader can repair from (the one that holds everything first). Returns the paths.
+    """
+    return _atomic_write_group([(Path(path), (lambda fd, data=data: _write_all(fd, data))) for path, data in files])

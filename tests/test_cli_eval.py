@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
+from scribbleseg.cli.eval_command import default_results_path
 from scribbleseg.data import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
 from scribbleseg.engine.checkpoint import save_model_checkpoint
 from scribbleseg.engine.config_schema import ExperimentConfig
@@ -64,7 +65,8 @@ def test_eval_default_heads_and_output_path(run) -> None:
     result = invoke("eval", run["config"], "--checkpoint", run["checkpoint"], "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "skipped head global" in result.output
-    written = run["root"] / "run" / "eval" / "best_val_threshold.json"
+    written = default_results_path(run["checkpoint"], "threshold", "val", str(run["data"]))
+    assert written.name.startswith("best_data-") and written.name.endswith("_val_threshold.json")
     payload = json.loads(written.read_text())
     assert set(payload["results"]) == {"basic", "local"} and payload["meta"]["class_source"] == "threshold"
 

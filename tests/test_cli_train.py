@@ -86,3 +86,17 @@ def test_resume_without_a_run(config_file: Path, tmp_path: Path) -> None:
 
 def test_demo_rejects_an_unknown_device(tmp_path: Path) -> None:
     assert_user_error(run("demo", "--out", str(tmp_path), "--device", "tpu"), "--device")
+
+
+@pytest.mark.parametrize("name", ["/abs/path", "../../x", "a/b"])
+def test_a_run_name_must_be_a_plain_folder_name(config_file: Path, tmp_path: Path, monkeypatch, name: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("train", str(config_file), "--set", f"name={name}")
+    assert_user_error(result, f"--set name={name}", "plain folder name", "--work-dir")
+    assert not (tmp_path / "runs").exists() and not Path("/abs/path").exists()
+
+
+def test_a_bad_override_value_blames_the_override_not_the_file(config_file: Path, tmp_path: Path) -> None:
+    result = run("train", str(config_file), "--work-dir", str(tmp_path), "--set", "pfa.slots=many")
+    assert_user_error(result, "--set pfa.slots=many")
+    assert config_file.name not in result.output

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 CONFIG = {
     "name": "e2e",
     "data": {"root": "", "crop_size": 32, "scale_range": [0.75, 1.25], "batch_size": 2, "num_workers": 0,
-             "synthetic": {"seed": 3, "num_train": 8, "num_val": 2, "size": 32}},
+             "synthetic": {"seed": 3, "num_train": 8, "num_val": 2, "size": 32, "generate": True}},
     "model": {"backbone": {"name": None, "drop_path": 0.1,
                            "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}},
               "decoder": {"embed_dim": 16, "dropout": 0.1}},
@@ -48,7 +48,7 @@ def test_train_resume_eval_predict(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(raw))
 
     cli("train", config, "--work-dir", tmp_path / "straight")
-    assert (tmp_path / "data" / "dataset.yaml").is_file(), "the synthetic set is generated on first use"
+    assert (tmp_path / "data" / "dataset.yaml").is_file(), "data.synthetic.generate makes the set on first use"
     cli("train", config, "--work-dir", tmp_path / "killed", "--set", "train.max_iters=6")
     cli("train", config, "--work-dir", tmp_path / "killed", "--resume")
 

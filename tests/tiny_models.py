@@ -17,3 +17,16 @@ def tiny_model_config(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4), embed_
 def tiny_model_mapping(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4), embed_dim: int = 16) -> dict:
     """:func:`tiny_model_config` as the YAML mapping of the ``model`` section."""
     return tiny_model_config(embed_dims, num_heads, embed_dim).model_dump()
+
+
+def write_tiny_run_config(folder, raw: dict, data_seed: int = 0, num_train: int = 4, num_val: int = 1):
+    """A synthetic data set of 32x32 images in ``folder/data`` and ``raw`` (with that ``data.root``) as
+    ``folder/tiny.yaml``; returns the YAML's path."""
+    import yaml
+
+    from scribbleseg.data import make_synthetic_dataset
+
+    root = make_synthetic_dataset(folder / "data", seed=data_seed, num_train=num_train, num_val=num_val, size=32)
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**raw, "data": {**raw["data"], "root": str(root)}}))
+    return path

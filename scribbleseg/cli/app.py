@@ -14,7 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from scribbleseg import __version__
 from scribbleseg.errors import ScribblesegError
+from scribbleseg.cli.plain_usage import use_plain_usage
 from scribbleseg.cli import (
     config_command,
     data_commands,
@@ -55,6 +57,19 @@ app = typer.Typer(
 for _module in (info_command, data_commands, train_command, eval_command, predict_command,
                 plot_command, demo_command, weights_command, config_command, export_command):
     _module.register(app)
+use_plain_usage(app)  # "train [OPTIONS] CONFIG", not typer's "{config}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"scribbleseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the scribbleseg version and exit.")) -> None:
+    """Scribble-supervised semantic segmentation with prototype-based feature augmentation (PFA)."""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,13 +1,16 @@
 """``scribbleseg eval CONFIG --checkpoint CKPT``: mIoU of a checkpoint on full images with dense ground truth.
 
 Prints a per-class IoU table (one column per head, like the paper's Tab. 6 transposed) and writes the
-results as JSON (atomically) to ``--out`` or, by default, to ``<run>/eval/<checkpoint>_<classes>.json``.
+results as JSON (atomically) to ``--out`` or, by default, to
+``<run>/eval/<checkpoint>_<data set>_<split>_<classes>.json`` (the data set as ``<folder name>-<hash of its
+path>``, so evaluations on different data sets never overwrite each other).
 User errors (missing / incompatible checkpoint, bad ``--classes``, unwritable output) are
 :class:`~scribbleseg.errors.ScribblesegError` subclasses: the root app prints one line and exits 2.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import List, Optional
@@ -18,7 +21,7 @@ from rich.console import Console
 from scribbleseg.atomic_files import ensure_writable_dir
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.config_loading import load_config
-from scribbleseg.engine.data_factory import build_eval_dataset
+from scribbleseg.engine.data_factory import absolute_data_root, build_eval_dataset
 from scribbleseg.engine.devices import resolve_device
 from scribbleseg.engine.eval_results import write_results_json
 from scribbleseg.engine.eval_tables import comparison_table
@@ -27,12 +30,22 @@ from scribbleseg.engine.run_layout import RunLayout
 from scribbleseg.methods import parse_class_source
 
 
-def default_results_path(checkpoint: Path, class_source: str, split: str) -> Path:
-    """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<split>_<classes>.json``."""
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
+
+
+def dataset_slug(data_root: str) -> str:
+    """``/data/VOC2012`` -> ``VOC2012-1a2b3c``: the folder's name and a hash of its absolute path, so two
+    data sets in folders of the same name get different names."""
+    absolute = absolute_data_root(data_root)
+    return f"{_slug(Path(absolute).name) or 'data'}-{hashlib.sha1(absolute.encode()).hexdigest()[:6]}"
+
+
+def default_results_path(checkpoint: Path, class_source: str, split: str, data_root: str) -> Path:
+    """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<data set>_<split>_<classes>.json``."""
     folder = RunLayout.of_checkpoint(checkpoint).eval
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", class_source if not class_source.startswith("file:")
-                  else "file-" + Path(class_source[5:]).stem).strip("-")
-    return folder / f"{checkpoint.stem}_{split}_{slug}.json"
+    classes = _slug(class_source if not class_source.startswith("file:") else "file-" + Path(class_source[5:]).stem)
+    return folder / f"{checkpoint.stem}_{dataset_slug(data_root)}_{split}_{classes}.json"
 
 
 def eval_command(
@@ -61,7 +74,8 @@ def eval_command(
     target = resolve_device(device)
     method, _, meta = load_model_checkpoint(checkpoint, map_location=target, expect=cfg,
                                                num_classes=info.num_classes)
-    out_path = out if out is not None else default_results_path(checkpoint, class_spec, split or cfg.data.val_split)
+    out_path = out if out is not None else default_results_path(checkpoint, class_spec, split or cfg.data.val_split,
+                                                                cfg.data.root)
     ensure_writable_dir(out_path.parent)
     use_ms_flip = cfg.eval.ms_flip if ms_flip is None else ms_flip
     report = evaluate(method, dataset, heads=list(head) if head else None, class_source=class_spec,
@@ -77,7 +91,8 @@ def eval_command(
         console.print(f"[yellow]note:[/] {note}")
     write_results_json(report, out_path, checkpoint=str(checkpoint), config=str(config), split=split or
                        cfg.data.val_split, class_source=class_spec, ms_flip=use_ms_flip,
-                       step=meta.get("step"), device=str(target))
+                       step=meta.get("step"), device=str(target),
+                       data_root=absolute_data_root(cfg.data.root))
     console.print(f"results written to {out_path}")
 
 

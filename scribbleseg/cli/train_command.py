@@ -13,10 +13,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scribbleseg.engine.config_loading import load_config
 
 DEFAULT_RUNS_DIR = Path("runs")
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 def register(app: typer.Typer) -> None:
@@ -37,14 +39,23 @@ def register(app: typer.Typer) -> None:
                                                                   "holds a run."),
     ) -> None:
         """Train a model (pCE baseline, PFA, ...) from a YAML config."""
+        from scribbleseg.engine.interrupts import TrainingInterrupted
         from scribbleseg.engine.trainer import train
 
         cfg = load_config(config, overrides)
         run_dir = work_dir if work_dir is not None else DEFAULT_RUNS_DIR / cfg.name
-        result = train(cfg, run_dir, resume=resume, overwrite=overwrite)
+        console = Console(highlight=False, soft_wrap=True)
+        try:
+            result = train(cfg, run_dir, resume=resume, overwrite=overwrite)
+        except TrainingInterrupted as stop:
+            if stop.announce:
+                console.print(escape(str(stop)))
+            raise typer.Exit(stop.exit_code) from None
+        except KeyboardInterrupt:  # before the first step: the trainer removed what it had made
+            console.print("interrupted before training started: nothing was saved")
+            raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
         if not result.is_main:
             return
-        console = Console()
         console.print(f"[bold]done[/]: {result.steps} steps, run folder {result.run_dir}")
         console.print(f"  last checkpoint: {result.last_checkpoint}")
         if result.best_checkpoint is not None:

@@ -135,23 +135,40 @@ def _unknown_key_message(dotted: list[str], where: str, raw: Any = None) -> str:
     return message
 
 
-def _validation_error_to_config_error(err: ValidationError, where: str, raw: Any = None) -> ConfigError:
-    """Turn pydantic's error list into one ConfigError naming each bad key and what was expected."""
+Overrides = list[tuple[list[str], str]]  # (dotted key, the "--set" text) of each override
+
+
+def _source_of(key: list[str], overrides: Overrides, where: str) -> str:
+    """``--set <text>`` of the last override that set ``key`` (or a key inside it, or its section), else
+    ``where`` (the file)."""
+    for dotted, text in reversed(overrides):
+        depth = min(len(dotted), len(key))
+        if depth and dotted[:depth] == key[:depth]:
+            return f"--set {text}"
+    return where
+
+
+def _validation_error_to_config_error(err: ValidationError, where: str, raw: Any = None,
+                                      overrides: Overrides | None = None) -> ConfigError:
+    """Turn pydantic's error list into one ConfigError naming each bad key, what was expected, and where
+    the value came from (the file, or the ``--set`` override that set it)."""
     lines = []
     for item in err.errors():
         loc = [str(part) for part in item["loc"]]
         if item["type"] == "extra_forbidden":
             lines.append(_unknown_key_message(loc, where, raw))
             continue
-        key = ".".join(_walk(loc, raw)[0]) if loc else "(top level)"
+        clean = _walk(loc, raw)[0] if loc else []
+        key = ".".join(clean) if loc else "(top level)"
+        source = _source_of(clean, overrides or [], where)
         if item["type"] == "union_tag_invalid":  # a section's ``type`` names no known kind
             context = item.get("ctx", {})
-            lines.append(f"bad value for config key '{key}.type' in {where}: {context.get('tag')!r} is not one of "
+            lines.append(f"bad value for config key '{key}.type' in {source}: {context.get('tag')!r} is not one of "
                          f"{str(context.get('expected_tags', '')).replace(chr(39), '')}")
             continue
         got = item.get("input")
         got_text = "" if isinstance(got, dict) else f", got {got!r}"
-        lines.append(f"bad value for config key '{key}' in {where}: {item['msg']}{got_text}")
+        lines.append(f"bad value for config key '{key}' in {source}: {item['msg']}{got_text}")
     return ConfigError("\n".join(lines))
 
 
@@ -207,12 +224,15 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return result
 
 
-def config_from_mapping(raw: dict[str, Any], where: str = "config") -> ExperimentConfig:
-    """Validate a raw mapping into an :class:`ExperimentConfig` (ConfigError names each bad key)."""
+def config_from_mapping(raw: dict[str, Any], where: str = "config", overrides: list[str] | None = None,
+                        ) -> ExperimentConfig:
+    """Validate a raw mapping into an :class:`ExperimentConfig` (ConfigError names each bad key, and the
+    ``--set`` text of ``overrides`` when one of them set the bad value)."""
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as err:
-        raise _validation_error_to_config_error(err, where, raw) from None
+        parsed = [(parse_override(text)[0], text) for text in overrides or []]
+        raise _validation_error_to_config_error(err, where, raw, parsed) from None
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> ExperimentConfig:
@@ -228,7 +248,7 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     """
     raw = read_config_tree(path)
     raw = apply_overrides(raw, list(overrides or []))
-    return config_from_mapping(raw, where=str(path))
+    return config_from_mapping(raw, where=str(path), overrides=list(overrides or []))
 
 
 def config_from_json(text: str, where: str = "checkpoint") -> ExperimentConfig:

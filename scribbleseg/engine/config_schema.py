@@ -10,16 +10,17 @@ inheritance, ``--set`` overrides and error messages live in :mod:`scribbleseg.en
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings
 from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, MiTBackbone, SegFormerDecoder
 from scribbleseg.pfa import PFASettings
 
-RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 METHODS = ("pce", "pfa")
 
 
@@ -30,12 +31,17 @@ class StrictModel(BaseModel):
 
 
 class SyntheticDataConfig(StrictModel):
-    """Parameters of the built-in synthetic set, generated into ``data.root`` when it is missing."""
+    """The built-in synthetic set this config is meant for (``scribbleseg data synth`` makes it).
+
+    Nothing is generated unless ``generate`` is true: a ``data.root`` that does not exist is an error (a
+    typo must not silently train on made-up data), whose message gives the ``data synth`` command.
+    """
 
     seed: int = 0
     num_train: int = Field(48, ge=1)
     num_val: int = Field(16, ge=1)
     size: int = Field(64, ge=32)
+    generate: bool = Field(False, description="train generates the set into data.root when it holds none yet")
 
 
 class DataConfig(StrictModel):
@@ -122,20 +128,22 @@ class EvalConfig(StrictModel):
 
     ``heads``: names of the method's heads (``null`` = every head the model has). ``class_source``:
     ``oracle`` (ground-truth labels), ``threshold:N`` (classes with more than N predicted pixels,
-    appendix A.2), ``file:PATH`` (per-image JSON) or ``none``.
+    appendix A.2), ``file:PATH`` (per-image JSON) or ``none``. ``require_dense_gt``: an evaluation image
+    without a dense mask is an error unless this is false (then it is scored against its scribble).
     """
 
     heads: tuple[str, ...] | None = None
     class_source: str = Field("oracle", pattern=r"^(oracle|none|threshold(:\d+)?|file:.+)$")
     ms_flip: bool = False
     batch_size: int = Field(1, ge=1)
+    require_dense_gt: bool = Field(True, description="false: score images without dense masks against their "
+                                                     "scribbles (scribble-pixel accuracy, not mIoU)")
 
 
 class ExperimentConfig(StrictModel):
     """One experiment: every knob of data, model, method, optimiser, training and evaluation."""
 
-    name: str = Field("experiment", pattern=RUN_NAME_PATTERN,
-                      description="run name (a plain folder name: runs/<name>)")
+    name: str = Field("experiment", description="run name (a plain folder name: runs/<name>)")
     method: Literal["pce", "pfa"] = "pfa"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -145,6 +153,15 @@ class ExperimentConfig(StrictModel):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig(max_iters=1000)
     eval: EvalConfig = EvalConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not re.fullmatch(RUN_NAME_PATTERN, name):
+            raise ValueError("the run name must be a plain folder name (letters, digits, '.', '_' and '-', "
+                             "starting with a letter or digit, so no '/' and no '..'): the run goes to runs/<name>; "
+                             "use --work-dir to put a run somewhere else")
+        return name
 
     def to_yaml(self) -> str:
         """The resolved config as YAML text (loads back to an equal config)."""

@@ -1,7 +1,9 @@
 """Build training / evaluation data sets and the resumable training loader from the ``data`` section.
 
-When ``data.synthetic`` is set and ``data.root`` holds no data set yet, the built-in synthetic set is
-generated there first (so the demo and tests need no download).
+The built-in synthetic set is generated only on request: by ``scribbleseg data synth``, by the demo
+(:func:`generate_synthetic_set`), or by training with ``data.synthetic.generate: true``. A ``data.root``
+that does not exist is otherwise an error (with the ``data synth`` command when the config describes the
+synthetic set); evaluation never generates anything.
 
 Reproducible, resumable data order: the epoch's order comes from ``DistributedSampler`` seeded by
 (``train.seed``, epoch) (also with one process), and every sample is augmented with its own seed derived
@@ -12,6 +14,7 @@ batches the uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,13 @@ from scribbleseg.data import (
     ScribbleDataset,
     build_eval_transform,
     build_train_transform,
+    describe_unscribbled,
+    find_unscribbled,
     make_synthetic_dataset,
     open_dataset,
 )
 from scribbleseg.engine.config_schema import DataConfig, ExperimentConfig
+from scribbleseg.engine.interrupts import ignore_stop_signals
 from scribbleseg.engine.seeding import isolated_rng, sample_seed
 from scribbleseg.errors import ConfigError, DataError
 
@@ -129,22 +135,59 @@ def build_train_loader(dataset: SeededSamples, data_cfg: DataConfig, seed: int, 
     # the loader draws its workers' base seed from this generator, not from the global torch RNG,
     # so creating a loader mid-epoch on --resume does not shift the model's dropout stream
     generator = torch.Generator().manual_seed(sample_seed(seed, epoch, 2**32 + rank))
+    # workers ignore SIGINT / SIGTERM: the main process finishes the step and stops them (engine.interrupts)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=data_cfg.num_workers, pin_memory=pin_memory,
-                      generator=generator)
+                      generator=generator, worker_init_fn=ignore_stop_signals if data_cfg.num_workers else None)
 
 
-def ensure_data_root(data_cfg: DataConfig) -> Path:
-    """``data.root`` as a path; generates the synthetic set there when configured and missing.
+def absolute_data_root(root: str) -> str:
+    """``root`` with ``~`` expanded, made absolute against the current folder, ``..`` folded (symlinks kept)."""
+    return os.path.abspath(os.path.expanduser(root))
 
-    Raises DataError naming the folder when it does not exist and nothing can generate it.
+
+def with_absolute_data_root(cfg: ExperimentConfig) -> ExperimentConfig:
+    """A copy of ``cfg`` whose ``data.root`` is :func:`absolute_data_root`: what a run stores in
+    ``config.yaml`` and its checkpoints, so that they work from any folder."""
+    resolved = cfg.model_copy(deep=True)
+    resolved.data.root = absolute_data_root(cfg.data.root)
+    return resolved
+
+
+def generate_synthetic_set(data_cfg: DataConfig) -> Path:
+    """Write the synthetic set described by ``data.synthetic`` into ``data.root`` unless it is there already."""
+    root = Path(data_cfg.root).expanduser()
+    syn = data_cfg.synthetic
+    if syn is None:
+        raise ConfigError("data.synthetic is not set: there is no synthetic set to generate")
+    if not (root / SYNTHETIC_MARKER).is_file():
+        make_synthetic_dataset(root, seed=syn.seed, num_train=syn.num_train, num_val=syn.num_val, size=syn.size)
+    return root
+
+
+def synth_command_for(data_cfg: DataConfig) -> str:
+    """The ``scribbleseg data synth`` command that makes the synthetic set of ``data_cfg``."""
+    syn = data_cfg.synthetic
+    assert syn is not None
+    return (f"scribbleseg data synth {data_cfg.root} --seed {syn.seed} --num-train {syn.num_train} "
+            f"--num-val {syn.num_val} --size {syn.size}")
+
+
+def ensure_data_root(data_cfg: DataConfig, allow_generate: bool = False) -> Path:
+    """``data.root`` as a path; with ``allow_generate`` (training) and ``data.synthetic.generate`` the
+    synthetic set is generated there when missing.
+
+    Raises DataError naming the folder (and the ``data synth`` command for a synthetic config) when it does
+    not exist.
     """
     root = Path(data_cfg.root).expanduser()
-    if data_cfg.synthetic is not None and not (root / SYNTHETIC_MARKER).is_file():
-        syn = data_cfg.synthetic
-        make_synthetic_dataset(root, seed=syn.seed, num_train=syn.num_train, num_val=syn.num_val,
-                               size=syn.size)
+    syn = data_cfg.synthetic
+    if allow_generate and syn is not None and syn.generate:
+        generate_synthetic_set(data_cfg)
     if not root.is_dir():
-        raise DataError(f"data.root: data folder {root} does not exist")
+        hint = "" if syn is None else (
+            f"; this config is for the built-in synthetic set: make it with '{synth_command_for(data_cfg)}' "
+            "(or train with --set data.synthetic.generate=true), or point data.root at your data")
+        raise DataError(f"data.root: data folder {root} does not exist{hint}")
     return root
 
 
@@ -155,7 +198,7 @@ def build_train_dataset(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSampl
     :class:`ScribbleDataset`.
     """
     data_cfg = cfg.data
-    root = ensure_data_root(data_cfg)
+    root = ensure_data_root(data_cfg, allow_generate=True)
     info, samples = open_dataset(root, layout=data_cfg.layout, split=data_cfg.train_split)
     transform = PerSampleSeededTransform(build_train_transform(
         crop_size=data_cfg.crop_size, scale=data_cfg.scale_range, rotate=data_cfg.rotation_degrees,
@@ -164,16 +207,50 @@ def build_train_dataset(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSampl
     return info, SeededSamples(ScribbleDataset(samples, info, transform=transform), transform)
 
 
+def check_training_scribbles(train_set: SeededSamples, info: DatasetInfo, data_cfg: DataConfig) -> str | None:
+    """Scribbles that label no pixel: DataError when that is every one of them (nothing to train on),
+    else a warning line naming how many (``None`` when every scribble labels something)."""
+    samples = train_set.base.samples
+    empty = find_unscribbled(samples, info)
+    if not empty:
+        return None
+    where = f"split '{data_cfg.train_split}' of {data_cfg.root}"
+    message = describe_unscribbled([sample.name for sample in empty], len(samples), info.ignore_index)
+    if len(empty) == len(samples):
+        raise DataError(f"{message} ({where}): nothing to train on; scribbles must hold class ids where "
+                        f"something is labelled, {info.ignore_index} elsewhere")
+    return f"{message} ({where}): these images add nothing to the loss"
+
+
 def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple[DatasetInfo, EvalDataset]:
-    """The densely labelled evaluation set of ``split`` (default ``data.val_split``)."""
+    """The densely labelled evaluation set of ``split`` (default ``data.val_split``).
+
+    Images without a dense mask are a DataError naming the CLI way out (``--set
+    eval.require_dense_gt=false`` scores them against their scribbles).
+    """
     data_cfg = cfg.data
     root = ensure_data_root(data_cfg)
-    info, samples = open_dataset(root, layout=data_cfg.layout, split=split or data_cfg.val_split)
-    return info, EvalDataset(samples, info, transform=build_eval_transform())
+    name = split or data_cfg.val_split
+    info, samples = open_dataset(root, layout=data_cfg.layout, split=name)
+    without = [sample for sample in samples if sample.mask is None]
+    if without and cfg.eval.require_dense_gt:
+        raise DataError(
+            f"{len(without)} of {len(samples)} image(s) of split '{name}' in {root} have no dense ground truth "
+            f"(e.g. {without[0].image}); add their masks (folder layout: masks/{name}/, VOC: SegmentationClassAug/ "
+            "or SegmentationClass/), or score them against their scribbles with --set eval.require_dense_gt=false")
+    return info, EvalDataset(samples, info, transform=build_eval_transform(),
+                             require_dense_gt=cfg.eval.require_dense_gt)
 
 
-def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset]:
-    """(info, train set, validation set) from ``cfg.data``."""
+def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset | None]:
+    """(info, train set, validation set) from ``cfg.data``; the validation set only when training
+    validates (``train.val_interval > 0``), so a data set without a validation split trains."""
     info, train = build_train_dataset(cfg)
-    _, val = build_eval_dataset(cfg)
+    if not cfg.train.val_interval:
+        return info, train, None
+    try:
+        _, val = build_eval_dataset(cfg)
+    except DataError as err:
+        raise DataError(f"{err} (train.val_interval={cfg.train.val_interval} validates on data.val_split="
+                        f"'{cfg.data.val_split}'; add that split or train with --set train.val_interval=0)") from err
     return info, train, val

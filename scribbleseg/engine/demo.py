@@ -31,7 +31,7 @@ from scribbleseg.atomic_files import atomic_write_text, ensure_writable_dir
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.data_factory import build_eval_dataset, ensure_data_root
+from scribbleseg.engine.data_factory import build_eval_dataset, generate_synthetic_set
 from scribbleseg.engine.eval_results import EvalResult
 from scribbleseg.engine.evaluation import evaluate
 from scribbleseg.engine.inference import class_dependent, infer_probabilities, resolve_heads
@@ -172,7 +172,7 @@ def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "
     for cfg in (baseline_cfg, pfa_cfg):
         cfg.train.progress = progress
     console.print(f"[bold]1/4[/] synthetic data set in {out / 'data'}")
-    ensure_data_root(pfa_cfg.data)
+    generate_synthetic_set(pfa_cfg.data)
 
     runs = {}
     for step, (label, cfg) in enumerate((("baseline", baseline_cfg), ("pfa", pfa_cfg)), start=2):

@@ -3,6 +3,8 @@
 ::
 
     runs/<name>/
+      run.json                        marks a scribbleseg run folder (written when training starts)
+      train.lock                      held (flock) by the train process writing into the folder
       config.yaml                     resolved config (after --set)
       metrics.jsonl                   one JSON row per log interval and per validation
       tensorboard/                    the same scalars for TensorBoard
@@ -41,6 +43,14 @@ class RunLayout:
         return cls(folder)
 
     @property
+    def marker(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "train.lock"
+
+    @property
     def config(self) -> Path:
         return self.root / "config.yaml"
 
@@ -75,6 +85,22 @@ class RunLayout:
     @property
     def eval(self) -> Path:
         return self.root / "eval"
+
+    @property
+    def last_state(self) -> Path:
+        return state_path_for(self.last)
+
+    def is_run_folder(self) -> bool:
+        """Whether ``root`` is a run folder: it has ``run.json``, or (runs made before the marker) a
+        ``last`` checkpoint."""
+        return self.marker.is_file() or self.last.is_file() or self.last_state.is_file()
+
+    def previous_run_files(self) -> list[Path]:
+        """What ``train --overwrite`` deletes of an earlier run: its checkpoints, metrics, TensorBoard logs
+        and figures (``eval/`` results are kept)."""
+        checkpoints = [path for name in ("last", "best") for path in (self.checkpoint(name),
+                                                                      state_path_for(self.checkpoint(name)))]
+        return [*checkpoints, self.metrics, self.tensorboard, self.figures]
 
     def best_or_last(self) -> Path | None:
         """The best checkpoint if there is one, else the last one, else ``None``."""

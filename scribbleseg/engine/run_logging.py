@@ -20,9 +20,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from scribbleseg.atomic_files import atomic_write_text
+from scribbleseg.atomic_files import atomic_write_text, describe_os_error
 from scribbleseg.engine.metrics_file import read_metrics
 from scribbleseg.engine.run_layout import RunLayout
+from scribbleseg.errors import OutputWriteError
 
 
 def _json_safe(value: Any) -> Any:
@@ -30,6 +31,10 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def _tensorboard_error(folder: Path, err: OSError) -> OutputWriteError:
+    return OutputWriteError(f"cannot write the TensorBoard log in {folder}: {describe_os_error(err)}")
 
 
 class RunLogger:
@@ -58,24 +63,37 @@ class RunLogger:
         atomic_write_text(self.metrics_path, "".join(json.dumps(row) + "\n" for row in kept))
         from torch.utils.tensorboard import SummaryWriter  # heavy import, rank 0 only
 
-        self._writer = SummaryWriter(log_dir=str(layout.tensorboard), purge_step=start_step + 1)
+        try:
+            self._writer = SummaryWriter(log_dir=str(layout.tensorboard), purge_step=start_step + 1)
+        except OSError as err:
+            raise _tensorboard_error(layout.tensorboard, err) from err
         if progress:
             self._bar = tqdm(total=total_steps, initial=start_step, unit="it", dynamic_ncols=True,
                              desc="train", leave=True)
 
     def _append(self, row: dict[str, Any]) -> None:
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({k: _json_safe(v) for k, v in row.items()}) + "\n")
+        """One line onto ``metrics.jsonl`` (OutputWriteError naming it on a full disk, ...)."""
+        try:
+            with self.metrics_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({k: _json_safe(v) for k, v in row.items()}) + "\n")
+        except OSError as err:
+            raise OutputWriteError(f"cannot write {self.metrics_path}: {describe_os_error(err)}") from err
+
+    def _scalars(self, values: dict[str, float], step: int) -> None:
+        """TensorBoard scalars (its writer thread's I/O errors surface here as OutputWriteError)."""
+        try:
+            for key, value in values.items():
+                self._writer.add_scalar(key, value, step)
+        except OSError as err:
+            raise _tensorboard_error(self.run_dir, err) from err
 
     def log_train(self, row: dict[str, Any]) -> None:
         """One training row (see module docstring); also updates the progress bar's text."""
         if not self.enabled:
             return
         self._append(row)
-        step = int(row["step"])
-        for key, value in row.items():
-            if key not in ("step", "epoch", "phase") and isinstance(value, (int, float)):
-                self._writer.add_scalar(f"train/{key}", value, step)
+        self._scalars({f"train/{key}": value for key, value in row.items()
+                       if key not in ("step", "epoch", "phase") and isinstance(value, (int, float))}, int(row["step"]))
         if self._bar is not None:
             shown = {"loss": f"{row['loss']:.4f}", "lr": f"{row['lr']:.2e}"}
             if "phase" in row:
@@ -87,8 +105,7 @@ class RunLogger:
         if not self.enabled:
             return
         self._append({"step": step, **metrics})
-        for key, value in metrics.items():
-            self._writer.add_scalar(key, value, step)
+        self._scalars(metrics, step)
         if self._bar is not None:
             self._bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
@@ -106,12 +123,16 @@ class RunLogger:
         else:
             print(text, flush=True)
 
-    def close(self) -> None:
-        """Flush and close the TensorBoard writer and the progress bar."""
+    def close(self, quiet: bool = False) -> None:
+        """Flush and close the TensorBoard writer and the progress bar (idempotent). ``quiet``: a write
+        error while flushing is dropped (the run is failing already), else it is an OutputWriteError."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if self._writer is not None:
-            self._writer.flush()
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError as err:
+                if not quiet:
+                    raise _tensorboard_error(self.run_dir, err) from err

@@ -11,9 +11,12 @@ Per iteration ``step`` (0-based):
 4. backward (with a GradScaler for fp16), optional gradient clipping, AdamW step.
 
 Every ``log_interval`` steps the averaged loss parts go to ``metrics.jsonl`` / TensorBoard; every
-``val_interval`` steps the validation set is scored; every ``checkpoint_interval`` steps (and at the end)
-``checkpoints/last.safetensors`` + ``last.state.pt`` are written, and ``best.safetensors`` whenever
-``train.best_metric`` improves; at the end the curves go to ``figures/``. Only rank 0 writes files.
+``val_interval`` steps the validation set is scored; every ``checkpoint_interval`` steps, at the end and
+after a SIGINT / SIGTERM (:mod:`scribbleseg.engine.interrupts`) the ``last`` pair is written as one
+consistent save (:mod:`scribbleseg.engine.last_checkpoint`), and ``best.safetensors`` whenever
+``train.best_metric`` improves; at the end the curves go to ``figures/``. Only rank 0 writes files, into a
+run folder it opened and locked before anything was built (:mod:`scribbleseg.engine.run_folder`); a start
+that fails before its first step leaves no half-made folder behind.
 
 Host syncs per step: the finiteness check of the loss (one scalar) and the method's own (see its
 module); logged values are accumulated on the device and read at log intervals only.
@@ -21,6 +24,7 @@ module); logged values are accumulated on the device and read at log intervals o
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,18 +33,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from scribbleseg.atomic_files import atomic_write_text, ensure_writable_dir
+from scribbleseg.atomic_files import atomic_write_text
 from scribbleseg.engine.checkpoint import (
-    check_checkpoint_compatible,
-    load_training_state,
     load_weights_into,
+    read_checkpoint_header,
     read_checkpoint_tensors,
     save_model_checkpoint,
-    save_training_state,
 )
 from scribbleseg.engine.compilation import compile_for_training
 from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.data_factory import build_datasets, build_train_loader, iterations_per_epoch
+from scribbleseg.engine.data_factory import (
+    build_datasets,
+    build_train_loader,
+    check_training_scribbles,
+    iterations_per_epoch,
+    with_absolute_data_root,
+)
 from scribbleseg.engine.distributed import (
     DistContext,
     barrier,
@@ -50,13 +58,22 @@ from scribbleseg.engine.distributed import (
     wrap_model,
 )
 from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.interrupts import (
+    StopSignals,
+    TrainingInterrupted,
+    resume_command,
+    signal_name,
+    stop_signal_everywhere,
+)
+from scribbleseg.engine.last_checkpoint import load_resume_point, save_last_checkpoint
 from scribbleseg.engine.method_factory import build_method
 from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer
 from scribbleseg.engine.run_figures import plot_run
+from scribbleseg.engine.run_folder import RunFolder, describe_last_checkpoint, open_run_folder
 from scribbleseg.engine.run_layout import RunLayout, state_path_for
 from scribbleseg.engine.run_logging import RunLogger
 from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state, sample_seed, seed_everything
-from scribbleseg.errors import CheckpointError, ConfigError, ScribblesegError
+from scribbleseg.errors import CheckpointError, ScribblesegError
 from scribbleseg.methods import TOTAL_LOSS, StepResult, TrainBatch
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -100,35 +117,46 @@ class Trainer:
 
     Args:
         cfg: the resolved experiment config.
-        work_dir: run folder (created; must be writable).
+        work_dir: run folder (created, locked and checked by :func:`~scribbleseg.engine.run_folder.open_run_folder`).
         resume: continue from ``<work_dir>/checkpoints/last.*``.
-        overwrite: allow starting afresh in a folder that already holds a run.
+        overwrite: start afresh in a folder that holds a run (its files are deleted) or other files.
         stop_after: stop (after checkpointing) once this many steps ran in this session, as if killed;
             used to test resuming with an unchanged schedule.
     """
 
     def __init__(self, cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, overwrite: bool = False,
                  stop_after: int | None = None) -> None:
-        self.cfg = cfg
+        self.cfg = with_absolute_data_root(cfg)  # config.yaml / checkpoints work from any folder
         self.ctx: DistContext = init_distributed(cfg.train.device)
         self.run_dir = Path(work_dir)
         self.layout = RunLayout(self.run_dir)
-        if self.ctx.is_main:
-            ensure_writable_dir(self.run_dir)
-            if not resume and not overwrite and self.layout.last.exists():
-                raise ConfigError(f"{self.run_dir} already holds a run ({self.layout.last}); pass --resume to "
-                                  "continue it, or choose another --work-dir")
-        if resume and not self.layout.last.exists():
-            raise CheckpointError(f"nothing to resume: {self.layout.last} does not exist")
+        self.resume = resume
         self.stop_after = stop_after
+        # rank 0 creates, locks and checks the folder before anything is built (see run_folder)
+        self.folder: RunFolder | None = open_run_folder(self.run_dir, resume, overwrite) if self.ctx.is_main else None
+        try:
+            self._setup()
+        except BaseException:
+            self._abandon()
+            raise
+
+    # ------------------------------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        """Data, model, optimiser, schedule, and the resume state; writes nothing into the run folder."""
+        cfg = self.cfg
+        if self.resume and not self.layout.last_state.exists() and not self.layout.last.exists():
+            raise CheckpointError(f"nothing to resume: {self.layout.last} does not exist")
         self.device = self.ctx.device
         seed_everything(cfg.train.seed + self.ctx.rank, cfg.train.deterministic)
 
         self.info, self.train_set, self.val_set = build_datasets(cfg)
+        warning = check_training_scribbles(self.train_set, self.info, cfg.data)  # none at all: DataError
+        if warning and self.ctx.is_main:
+            print(f"warning: {warning}", flush=True)
         self.iters_per_epoch = iterations_per_epoch(self.train_set, cfg.data, self.ctx.world_size)
         self.total_steps = cfg.train.max_iters or cfg.train.epochs * self.iters_per_epoch  # type: ignore[operator]
 
-        self.model = build_method(cfg, self.info.num_classes, load_pretrained=not resume,
+        self.model = build_method(cfg, self.info.num_classes, load_pretrained=not self.resume,
                                   ignore_index=self.info.ignore_index).to(self.device)
         self.compiled = compile_for_training(self.model, cfg.train, self.device)  # None unless train.compile
         self.loss_names = self.model.loss_names()
@@ -141,13 +169,23 @@ class Trainer:
         self.phase_name: str | None = None
         self.skipped_total = 0
         self.best_value: float | None = None
-        if resume:
+        if self.resume:
             self._load_resume_state()
         self.forward = wrap_model(TrainingForward(self.model), self.ctx)
-        if self.ctx.is_main:
-            atomic_write_text(self.layout.config, cfg.to_yaml())
 
-    # ------------------------------------------------------------------------------------------ setup
+    def _abandon(self) -> None:
+        """A start that failed before its first step: leave no half-made run folder (rank 0)."""
+        if self.folder is not None:
+            if self.resume:
+                self.folder.close()
+            else:
+                self.folder.abandon()
+
+    def close(self) -> None:
+        """Release the run folder's lock (idempotent)."""
+        if self.folder is not None:
+            self.folder.close()
+
     def _amp_dtype(self) -> torch.dtype | None:
         """Autocast dtype, or None (fp32). AMP runs on CUDA only; on CPU the setting is ignored."""
         if self.cfg.optim.amp == "none" or self.device.type != "cuda":
@@ -155,18 +193,21 @@ class Trainer:
         return AMP_DTYPES[self.cfg.optim.amp]
 
     def _load_resume_state(self) -> None:
-        """Weights, optimiser, scaler, RNG, step and best value from ``checkpoints/last.*``."""
+        """Weights, optimiser, scaler, RNG, step and best value from the ``checkpoints/last`` pair."""
         last = self.layout.last
-        check_checkpoint_compatible(last, expect=self.cfg, num_classes=self.info.num_classes)
-        load_weights_into(self.model, read_checkpoint_tensors(last, self.device), last)
-        state = load_training_state(state_path_for(last))
+        point = load_resume_point(last, expect=self.cfg, num_classes=self.info.num_classes,
+                                  repair=self.ctx.is_main)
+        if point.repaired:
+            print(f"note: {point.repaired}", flush=True)
+        load_weights_into(self.model, {k: v.to(self.device) for k, v in point.tensors.items()}, last)
+        state = point.state
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError) as err:
             raise CheckpointError(f"{state_path_for(last)}: optimiser state does not fit this model ({err})") from err
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
+        self.step = point.step
         self.skipped_total = int(state.get("skipped_nonfinite", 0))
         best = state.get("best_value")
         self.best_value = None if best is None else float(best)
@@ -178,58 +219,30 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ loop
     def run(self) -> TrainResult:
-        """Train until ``total_steps`` (or ``stop_after`` steps in this session); returns a summary."""
-        cfg = self.cfg.train
-        logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
-                           progress=cfg.progress)
-        sums = torch.zeros(len(self.loss_names), device=self.device)
-        counted = torch.zeros((), device=self.device)
-        nonfinite_in_a_row = 0
+        """Train until ``total_steps``, ``stop_after`` steps in this session, or a stop signal (then
+        :class:`~scribbleseg.engine.interrupts.TrainingInterrupted` is raised after saving ``last``)."""
         session_start = self.step
-        last_metrics: dict[str, float] = {}
-        tick, tick_step = time.perf_counter(), self.step
         try:
-            while self.step < self.total_steps:
-                epoch, start_batch = divmod(self.step, self.iters_per_epoch)
-                loader = build_train_loader(self.train_set, self.cfg.data, cfg.seed, epoch, start_batch,
-                                            self.ctx.rank, self.ctx.world_size,
-                                            pin_memory=self.device.type == "cuda")
-                for loaded in loader:
-                    lr = self.schedule.apply(self.optimizer, self.step)
-                    parts, self.phase_name, finite = self._train_step(TrainBatch.from_loader(loaded))
-                    self.step += 1
-                    logger.advance()
-                    if finite:
-                        nonfinite_in_a_row = 0
-                        sums += torch.stack([parts[k].float() for k in self.loss_names])
-                        counted += 1
-                    else:
-                        nonfinite_in_a_row += 1
-                        self.skipped_total += 1
-                        logger.message(f"step {self.step}: non-finite loss, step skipped "
-                                       f"({nonfinite_in_a_row} in a row)")
-                        if nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row:
-                            raise TrainingDivergedError(
-                                f"training diverged: the loss was NaN/inf for {nonfinite_in_a_row} steps in a row "
-                                f"(up to step {self.step}); lower optim.lr, set optim.grad_clip, or use "
-                                f"optim.amp=bf16 instead of fp16. Last good checkpoint: {self.layout.last}")
-                    if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
-                        now = time.perf_counter()
-                        self._log(logger, sums, counted, lr, self.phase_name, (self.step - tick_step) / (now - tick))
-                        sums.zero_()
-                        counted.zero_()
-                        tick, tick_step = now, self.step
-                    finished = self.step >= self.total_steps
-                    stopping = self.stop_after is not None and self.step - session_start >= self.stop_after
-                    if cfg.val_interval and (self.step % cfg.val_interval == 0 or finished):
-                        last_metrics = self._validate(logger)
-                    if (cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0) or finished or stopping:
-                        self._save_last(self.phase_name, last_metrics)
-                    if finished or stopping:
-                        break
-                if self.step >= self.total_steps or (
-                        self.stop_after is not None and self.step - session_start >= self.stop_after):
-                    break
+            if self.folder is not None:
+                self.folder.begin(self.cfg.name)
+                atomic_write_text(self.layout.config, self.cfg.to_yaml())
+            logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
+                               progress=self.cfg.train.progress)
+        except BaseException:
+            self._abandon()
+            raise
+        stop = StopSignals(announce=self.ctx.is_main)
+        try:
+            with stop:
+                last_metrics = self._loop(logger, stop, session_start)
+        except BaseException as err:
+            logger.close(quiet=True)
+            if self.step == session_start:  # nothing was trained: no half-made run folder stays
+                self._abandon()
+            if isinstance(err, KeyboardInterrupt):  # a second signal: stop at once, without saving
+                signum = stop.aborted_by or signal.SIGINT
+                raise TrainingInterrupted(signum, self._stop_message(signum, saved=False), self.ctx.is_main) from None
+            raise
         finally:
             logger.close()
         if self.ctx.is_main and self.step >= self.total_steps:
@@ -238,6 +251,83 @@ class Trainer:
         best = self.layout.best if self.layout.best.exists() else None
         return TrainResult(self.run_dir, self.step, self.layout.last, best, self.best_value, last_metrics,
                            self.skipped_total, self.ctx.is_main)
+
+    def _loop(self, logger: RunLogger, stop: StopSignals, session_start: int) -> dict[str, float]:
+        """The iterations (see the module docstring); returns the metrics of the last validation."""
+        cfg = self.cfg.train
+        sums = torch.zeros(len(self.loss_names), device=self.device)
+        counted = torch.zeros((), device=self.device)
+        nonfinite_in_a_row = 0
+        last_metrics: dict[str, float] = {}
+        tick, tick_step = time.perf_counter(), self.step
+        while self.step < self.total_steps:
+            epoch, start_batch = divmod(self.step, self.iters_per_epoch)
+            loader = build_train_loader(self.train_set, self.cfg.data, cfg.seed, epoch, start_batch,
+                                        self.ctx.rank, self.ctx.world_size, pin_memory=self.device.type == "cuda")
+            for loaded in loader:
+                lr = self.schedule.apply(self.optimizer, self.step)
+                parts, self.phase_name, finite = self._train_step(TrainBatch.from_loader(loaded))
+                self.step += 1
+                logger.advance()
+                if finite:
+                    nonfinite_in_a_row = 0
+                    sums += torch.stack([parts[k].float() for k in self.loss_names])
+                    counted += 1
+                else:
+                    nonfinite_in_a_row += 1
+                    self.skipped_total += 1
+                    logger.message(f"step {self.step}: non-finite loss, step skipped ({nonfinite_in_a_row} in a row)")
+                    if nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row:
+                        raise TrainingDivergedError(self._diverged_message(nonfinite_in_a_row))
+                if self.step % cfg.log_interval == 0 or self.step == self.total_steps:
+                    now = time.perf_counter()
+                    self._log(logger, sums, counted, lr, self.phase_name, (self.step - tick_step) / (now - tick))
+                    sums.zero_()
+                    counted.zero_()
+                    tick, tick_step = now, self.step
+                finished = self.step >= self.total_steps
+                stopping = self.stop_after is not None and self.step - session_start >= self.stop_after
+                signum = None if finished else stop_signal_everywhere(stop.requested, self.ctx)
+                if cfg.val_interval and (self.step % cfg.val_interval == 0 or finished):
+                    last_metrics = self._validate(logger)
+                if (cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0) or finished or stopping \
+                        or signum:
+                    self._save_last(self.phase_name, last_metrics)
+                if signum:
+                    raise TrainingInterrupted(signum, self._stop_message(signum, saved=True), self.ctx.is_main)
+                if finished or stopping:
+                    return last_metrics
+        return last_metrics
+
+    def _diverged_message(self, in_a_row: int) -> str:
+        """What happened, what to change, and the last checkpoint that exists and holds finite tensors."""
+        head = (f"training diverged: the loss was NaN/inf for {in_a_row} steps in a row (up to step {self.step}); "
+                "lower optim.lr, set optim.grad_clip, or use optim.amp=bf16 instead of fp16. ")
+        last = self.layout.last
+        try:
+            read_checkpoint_tensors(last)  # missing, corrupt or NaN / inf tensors: not good
+            step = read_checkpoint_header(last)[1].get("step")
+        except CheckpointError:
+            step = None
+        if step is None:
+            return head + (f"No checkpoint was saved before it diverged (train.checkpoint_interval="
+                           f"{self.cfg.train.checkpoint_interval}): there is none to resume from")
+        command = resume_command(self.layout.config, self.run_dir, self.ctx.world_size)
+        return head + f"Last good checkpoint: {last} (step {step}); continue from it with: {command} --set optim.lr=..."
+
+    def _stop_message(self, signum: int, saved: bool) -> str:
+        """Where the run stopped, which checkpoint holds it, and the exact command that continues it."""
+        name = signal_name(signum)
+        last = self.layout.last
+        if saved:
+            head = f"stopped by {name} after step {self.step} of {self.total_steps}: saved {last}"
+        elif last.is_file():
+            head = (f"stopped at once by a second {name} at step {self.step} of {self.total_steps}, without saving; "
+                    f"the last checkpoint is {describe_last_checkpoint(self.layout)}")
+        else:
+            return (f"stopped at once by a second {name} at step {self.step} of {self.total_steps}, without saving; "
+                    "no checkpoint was saved, nothing to resume")
+        return f"{head}\nresume with: {resume_command(self.layout.config, self.run_dir, self.ctx.world_size)}"
 
     def _train_step(self, batch: TrainBatch) -> tuple[dict[str, torch.Tensor], str | None, bool]:
         """One optimisation step; returns (detached loss parts, phase, whether the loss was finite)."""
@@ -293,6 +383,7 @@ class Trainer:
         """
         rng = capture_rng_state()  # evaluation must not shift the training RNG streams
         try:
+            assert self.val_set is not None  # built whenever train.val_interval > 0
             results = evaluate(self.model, self.val_set, heads=self.cfg.eval.heads,
                                class_source=self.cfg.eval.class_source,
                                ms_flip=self.cfg.eval.ms_flip, device=str(self.device),
@@ -327,10 +418,9 @@ class Trainer:
         }
 
     def _save_last(self, phase: str | None, metrics: dict[str, float]) -> None:
-        """``last.safetensors`` and ``last.state.pt`` (rank 0), weights first, state second."""
+        """The ``last`` pair (rank 0): weights and resume state as one consistent save."""
         if self.ctx.is_main:
-            save_model_checkpoint(self.layout.last, self.model, self.cfg, self._meta(phase, metrics))
-            save_training_state(state_path_for(self.layout.last), {
+            save_last_checkpoint(self.layout.last, self.model, self.cfg, self._meta(phase, metrics), {
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
@@ -345,6 +435,10 @@ def train(cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, ove
           stop_after: int | None = None) -> TrainResult:
     """Train ``cfg`` into ``work_dir`` (see :class:`Trainer`); leaves the process group afterwards."""
     try:
-        return Trainer(cfg, work_dir, resume=resume, overwrite=overwrite, stop_after=stop_after).run()
+        trainer = Trainer(cfg, work_dir, resume=resume, overwrite=overwrite, stop_after=stop_after)
+        try:
+            return trainer.run()
+        finally:
+            trainer.close()
     finally:
         shutdown_distributed()
