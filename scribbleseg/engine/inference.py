@@ -12,7 +12,9 @@ from their average), the ground-truth labels (``oracle``), a JSON file (``file:P
 :func:`head_notes` says so). With a single view one ``method.infer`` pass gives the basic prediction, the
 classes and the class-dependent heads; with several views a first pass per view gives the basic
 predictions, the classes are chosen once from their average, and a second pass per view gives the
-class-dependent heads with those classes.
+class-dependent heads with those classes. A caller that already knows the class set passes it as
+``classes`` (one pass per view; sliding-window inference does this for every tile of an image, see
+:mod:`scribbleseg.engine.slide_inference`).
 """
 
 from __future__ import annotations

@@ -150,7 +150,6 @@ def predict_paths(
     _check_unique_names(images.paths)
     layout = PredictionLayout(out_dir, overlay, probabilities)
     layout.check_inputs(images.paths)
-    layout.create()
     if device is not None:
         model.to(torch.device(device))
     view_scales = tuple(float(s) for s in scales)
@@ -165,11 +164,12 @@ def predict_paths(
     was_training = model.training
     model.eval()
     try:
+        layout.create()
         for batch in _batches(paths_iter, settings, batch_size, skip_bad, report.skipped):
             report.extend(writer.write(batch))
     finally:
         model.train(was_training)
-        if not report:
+        if not report:  # nothing written (an error, or every image unreadable): leave no new empty folders
             layout.remove_created()
     return report
 
