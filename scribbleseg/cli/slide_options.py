@@ -36,7 +36,7 @@ class Blend(str, Enum):
 MODE_OPTION = typer.Option(
     None, "--mode",
     help=f"whole image, sliding window, or auto (default): whole up to --pixel-budget pixels "
-         f"({DEFAULT_PIXEL_BUDGET} = 2048x2048), slide above.")
+         f"({DEFAULT_PIXEL_BUDGET} = 1024x1024), slide above.")
 TILE_OPTION = typer.Option(None, "--tile", min=32, help=f"Sliding-window tile side in pixels (default {DEFAULT_TILE}).")
 STRIDE_OPTION = typer.Option(None, "--stride", min=1, help="Step between tiles (default 3/4 of --tile).")
 BLEND_OPTION = typer.Option(None, "--blend", help="Weighting of overlapping tiles (default gaussian).")

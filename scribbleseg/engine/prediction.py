@@ -17,6 +17,7 @@ run that wrote nothing removes the folders it created.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,8 @@ class PredictionReport(list):
 
 @dataclass
 class _Image:
+    """One decoded input image: ``rgb [H, W, 3]`` uint8, normalised on demand (whole or per tile)."""
+
     path: Path
     rgb: np.ndarray
     tiles: RGBTiles = field(init=False)
@@ -234,20 +237,14 @@ class _Writer:
     def _write_slide(self, image: _Image) -> PredictedFiles:
         tiles = image.tiles
         labels = LabelSink(tiles.height, tiles.width, self.model.num_classes)
-
-        def run(extra: list) -> None:
-            slide_infer(self.model, tiles, {self.head: [labels, *extra]}, settings=self.settings,
-                        class_source=self.source, name=image.name, scales=self.scales, flip=self.flip,
-                        amp=self.amp, tile_batch=self.tile_batch)
-
-        probability_path = None
-        if self.layout.probabilities:
-            probability_path = self.layout.probability_path(image.name)
-            with open_probability_file(probability_path, self.model.num_classes, tiles.height,
-                                       tiles.width) as probability_sink:
-                run([probability_sink])
-        else:
-            run([])
+        probability_path = self.layout.probability_path(image.name) if self.layout.probabilities else None
+        opened = (open_probability_file(probability_path, self.model.num_classes, tiles.height, tiles.width)
+                  if probability_path is not None else contextlib.nullcontext())
+        with opened as probability_sink:  # the .npy is complete (or untouched) when this block ends
+            sinks = [labels] + ([probability_sink] if probability_sink is not None else [])
+            slide_infer(self.model, tiles, {self.head: sinks}, settings=self.settings, class_source=self.source,
+                        name=image.name, scales=self.scales, flip=self.flip, amp=self.amp,
+                        tile_batch=self.tile_batch)
         return self._write_maps(image, labels.labels, probability_path, "slide")
 
     def _write_maps(self, image: _Image, labels: torch.Tensor, probability_path: Path | None,

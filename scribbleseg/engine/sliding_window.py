@@ -29,9 +29,10 @@ from scribbleseg.models.settings_base import StrictSettings
 __all__ = ["DEFAULT_PIXEL_BUDGET", "DEFAULT_TILE", "SlideSettings", "TileGrid", "blend_window",
            "slide_settings", "tile_grid", "tile_starts", "uses_slide"]
 
-# 2048 x 2048 px: every PASCAL VOC, Cityscapes (2048 x 1024) and ADE20K validation image is still predicted
-# whole, as before; above it a whole-image pass of MiT-B0 on the CPU needs several GiB (docs/evaluation.md)
-DEFAULT_PIXEL_BUDGET = 2048 * 2048
+# 1024 x 1024 px: every PASCAL VOC image (<= 500 x 500) is still predicted whole, as in the paper; a whole
+# pass of a MiT-B0-size model at this size peaks about as high as a tiled pass of any size (~1.3 GiB on
+# the CPU), and above it whole-image memory keeps growing with H * W (docs/evaluation.md, benchmark)
+DEFAULT_PIXEL_BUDGET = 1024 * 1024
 DEFAULT_TILE = 512
 GAUSSIAN_SIGMA_FRACTION = 1.0 / 8.0
 
