@@ -108,7 +108,7 @@ def test_band_stitching_is_bit_identical_to_full_canvas_blending(blend, height, 
                  for y in grid.ys for x in grid.xs}
     sink = CanvasSink(NUM_CLASSES, height, width)
     counts = ClassCountSink(NUM_CLASSES)
-    stitch(grid, window, NUM_CLASSES, lambda y: {"basic": [tile_maps[(y, x)] for x in grid.xs]},
+    stitch(grid, window, NUM_CLASSES, lambda y: ((x, {"basic": tile_maps[(y, x)]}) for x in grid.xs),
            {"basic": [sink, counts]}, emit_rows=3)
     reference = canvas_blend(grid, window, tile_maps)
     assert torch.equal(sink.probabilities, reference)

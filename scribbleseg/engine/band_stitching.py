@@ -17,7 +17,7 @@ floats are held.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -36,15 +36,21 @@ class BandSink(Protocol):
         """Rows ``[top, top + b)``: ``probabilities [K, b, W]`` float32 and ``labels [b, W]`` int64 (arg-max)."""
 
 
-# (tile row start y) -> head -> one [K, tile_height, tile_width] probability map per tile start x of the row
-RowPredictor = Callable[[int], Mapping[str, Sequence[Tensor]]]
+# (tile row start y) -> (x, head -> [K, tile_height, tile_width] probabilities) for every tile start x of the
+# row, left to right; produced lazily, so only the tiles of one forward pass are alive at a time
+RowPredictor = Callable[[int], Iterable[tuple[int, Mapping[str, Tensor]]]]
 
 
 def _shift_up(band: Tensor, rows: int) -> None:
-    """Move band rows ``[rows, t)`` to ``[0, t - rows)`` and zero the freed bottom rows (in place)."""
+    """Move band rows ``[rows, t)`` to ``[0, t - rows)`` and zero the freed bottom rows (in place).
+
+    Copied in chunks of ``rows`` rows, top first: a chunk's source lies below its destination and does
+    not overlap it, so no temporary copy of the band is needed.
+    """
     keep = band.shape[-2] - rows
-    if keep > 0:
-        band[..., :keep, :] = band[..., rows:, :].clone()
+    for start in range(0, max(keep, 0), rows):
+        stop = min(start + rows, keep)
+        band[..., start:stop, :] = band[..., start + rows:stop + rows, :]
     band[..., max(keep, 0):, :] = 0
 
 
@@ -57,7 +63,8 @@ def stitch(grid: TileGrid, window: Tensor, num_classes: int, predict_row: RowPre
         grid: the tiles (row starts ``grid.ys``, column starts ``grid.xs``).
         window: ``[tile_height, tile_width]`` float32 weights of a tile, on the device of the tile maps.
         num_classes: ``K``.
-        predict_row: ``predict_row(y)[head]`` = the probability maps of the tiles ``(y, x) for x in grid.xs``.
+        predict_row: ``predict_row(y)`` yields ``(x, {head: probabilities})`` for the tiles ``(y, x)``,
+            ``x`` in ``grid.xs`` order.
         sinks: head -> sinks receiving its rows (a head with no sink is not stitched).
         emit_rows: rows per :meth:`BandSink.write` call (bounds the temporary ``[K, b, W]`` maps).
     """
@@ -74,12 +81,14 @@ def stitch(grid: TileGrid, window: Tensor, num_classes: int, predict_row: RowPre
         if previous is not None:
             for band in (*bands.values(), weight):
                 _shift_up(band, top - previous)
-        tiles = predict_row(top)
-        for head in heads:
-            for x, probabilities in zip(grid.xs, tiles[head], strict=True):
-                bands[head][:, :, x:x + tile_w] += probabilities.float() * window
-        for x in grid.xs:
+        seen = []
+        for x, tile in predict_row(top):
+            for head in heads:
+                bands[head][:, :, x:x + tile_w] += tile[head].float() * window
             weight[:, x:x + tile_w] += window
+            seen.append(x)
+        if tuple(seen) != grid.xs:
+            raise ValueError(f"tile row {top}: got tiles at x = {seen}, expected {list(grid.xs)}")
         final = (grid.ys[index + 1] if index + 1 < len(grid.ys) else top + tile_h) - top
         for start in range(0, final, emit_rows):
             stop = min(start + emit_rows, final)

@@ -28,7 +28,7 @@ prediction, as in whole-image inference.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -59,7 +59,8 @@ class SlideResult:
 
 
 class _TileRows:
-    """``predict_row(y)`` for :func:`stitch`: the heads of ``wanted`` on the tiles of row ``y``, in batches."""
+    """``predict_row(y)`` for :func:`stitch`: the heads of ``wanted`` on the tiles of row ``y``, yielded
+    batch by batch (``tile_batch`` tiles per forward pass)."""
 
     def __init__(self, method: SegmentationMethod, tiles: TileSource, grid: TileGrid, wanted: Sequence[str],
                  classes: Tensor | None, scales: Sequence[float], flip: bool, amp: bool, tile_batch: int) -> None:
@@ -67,21 +68,19 @@ class _TileRows:
         self.classes, self.scales, self.flip, self.amp, self.tile_batch = classes, scales, flip, amp, tile_batch
         self.image_logits: Tensor | None = None  # [1, K] maximum over tiles
 
-    def __call__(self, top: int) -> dict[str, list[Tensor]]:
+    def __call__(self, top: int) -> Iterator[tuple[int, dict[str, Tensor]]]:
         grid = self.grid
-        maps: dict[str, list[Tensor]] = {head: [] for head in self.wanted}
         for start in range(0, len(grid.xs), self.tile_batch):
             xs = grid.xs[start:start + self.tile_batch]
             batch = [self.tiles.read(top, top + grid.tile_height, x, x + grid.tile_width) for x in xs]
             classes = self.classes.expand(len(batch), -1) if self.classes is not None else None
             output = infer_probabilities(self.method, batch, heads=self.wanted, scales=self.scales,
                                          flip=self.flip, amp=self.amp, classes=classes)
-            for head in self.wanted:
-                maps[head].extend(output.probabilities[head])
             if output.image_logits is not None:
                 best = output.image_logits.amax(dim=0, keepdim=True)
                 self.image_logits = best if self.image_logits is None else torch.maximum(self.image_logits, best)
-        return maps
+            for index, x in enumerate(xs):
+                yield x, {head: output.probabilities[head][index] for head in self.wanted}
 
 
 @torch.no_grad()
