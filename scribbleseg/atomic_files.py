@@ -15,6 +15,9 @@ reader sees the old file or the complete new one, never a half-written file, eve
 * A process killed mid-write leaves its temporary file behind: :func:`remove_stale_temp_files`
   deletes such orphans (call it on a folder no other live process is writing into, e.g. at the start
   of a run).
+* Whole contents go through :func:`atomic_write_bytes` / :func:`atomic_write_text` /
+  :func:`atomic_copy_file`; a file too large to hold in memory is written piecewise (``os.pwrite``) on
+  the descriptor :func:`atomic_output` yields, with the same guarantees.
 
 Like ``scribbleseg.errors`` this module imports nothing else from the package, so ``data`` (label
 PNGs, ``dataset.yaml``) and ``engine`` (checkpoints, results, predictions) write through the same code.
@@ -22,13 +25,14 @@ PNGs, ``dataset.yaml``) and ``engine`` (checkpoints, results, predictions) write
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from scribbleseg.errors import OutputDirError, OutputWriteError
 
@@ -133,6 +137,38 @@ def _write_temp_file(target: Path, fill: Callable[[int], None]) -> Path:
         _remove_quietly(temp)
         raise
     return temp
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[int]:
+    """Write one file atomically through a raw file descriptor: ``with atomic_output(p) as fd: ...``.
+
+    Yields the descriptor of a fresh temporary file beside ``path`` (parent folders created) for
+    ``os.write`` / ``os.pwrite`` (random access, e.g. a large array written band by band without
+    holding it in memory). When the block ends normally the file is fsynced and moved onto ``path``;
+    when it raises, the temporary file is removed and ``path`` is untouched. An ``OSError`` (from the
+    block or the commit) becomes :class:`OutputWriteError` naming ``path``; anything else propagates.
+    """
+    target = Path(path)
+    _create_folder(target.parent, f" (for {target.name})")
+    temp: Path | None = None
+    try:
+        fd, temp = _create_temp_file(target)
+        try:
+            yield fd
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+        temp = None
+    except OutputWriteError:
+        raise
+    except OSError as err:
+        raise OutputWriteError(f"cannot write {target}: {describe_os_error(err)}") from err
+    finally:
+        if temp is not None:
+            _remove_quietly(temp)
+    _fsync_folder(target.parent)
 
 
 def _atomic_write(target: Path, fill: Callable[[int], None]) -> Path:

@@ -224,3 +224,19 @@ def test_cli_predict_with_onnx_rejects_what_the_graph_cannot_do(pfa, tmp_path) -
     corrupt = RUNNER.invoke(app, ["predict", str(broken), str(image), "--out", out])
     assert corrupt.exit_code == 2 and "broken.onnx is not a readable ONNX model" in corrupt.output
     assert "Traceback" not in corrupt.output
+
+
+def test_cli_predict_with_onnx_slides_like_the_checkpoint(pfa) -> None:
+    """Sliding-window inference runs the exported graph tile by tile: the basic head's labels equal the checkpoint's."""
+    root = pfa["root"]
+    write_images(root / "large", sizes=((70, 90),))
+    outputs = {}
+    for kind, model in (("ckpt", pfa["checkpoint"]), ("onnx", pfa["model"])):
+        out = root / f"slide_{kind}"
+        result = RUNNER.invoke(app, ["predict", str(model), str(root / "large"), "--out", str(out), "--device", "cpu",
+                                     "--head", "basic", "--mode", "slide", "--tile", "32", "--stride", "24"])
+        assert result.exit_code == 0, result.output
+        assert "1 image(s) predicted tile by tile" in result.output
+        outputs[kind] = _labels(out)
+    assert list(outputs["ckpt"]) == ["img0"]
+    np.testing.assert_array_equal(outputs["ckpt"]["img0"], outputs["onnx"]["img0"])

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from scribbleseg.atomic_files import ensure_writable_dir
+from scribbleseg.cli import slide_options
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.config_loading import load_config
 from scribbleseg.engine.data_factory import absolute_data_root, build_eval_dataset
@@ -65,8 +66,14 @@ def eval_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per forward pass."),
     amp: bool = typer.Option(False, "--amp", help="Autocast the network (bf16 on CPU, fp16 on CUDA)."),
+    mode: Optional[slide_options.Mode] = slide_options.MODE_OPTION,
+    tile: Optional[int] = slide_options.TILE_OPTION,
+    stride: Optional[int] = slide_options.STRIDE_OPTION,
+    blend: Optional[slide_options.Blend] = slide_options.BLEND_OPTION,
+    pixel_budget: Optional[int] = slide_options.PIXEL_BUDGET_OPTION,
 ) -> None:
     """Score a checkpoint on full validation images against dense ground truth (mIoU per head)."""
+    slide = slide_options.settings_from_options(mode, tile, stride, blend, pixel_budget)
     cfg = load_config(config, list(overrides or []))
     class_spec = classes if classes is not None else cfg.eval.class_source
     info, dataset = build_eval_dataset(cfg, split)
@@ -80,7 +87,8 @@ def eval_command(
     use_ms_flip = cfg.eval.ms_flip if ms_flip is None else ms_flip
     report = evaluate(method, dataset, heads=list(head) if head else None, class_source=class_spec,
                       ms_flip=use_ms_flip, device=target, amp=amp,
-                      batch_size=batch_size if batch_size is not None else cfg.eval.batch_size, progress=True)
+                      batch_size=batch_size if batch_size is not None else cfg.eval.batch_size, progress=True,
+                      slide=slide)
     console = Console(highlight=False, soft_wrap=True)
     console.print(comparison_table(
         report, title=f"{checkpoint.name} on {split or cfg.data.val_split} ({len(dataset)} images), "

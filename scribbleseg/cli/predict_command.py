@@ -2,8 +2,11 @@
 
 The checkpoint alone is enough: it holds the config, class names and palette. Outputs: ``DIR/<name>.png``
 (palette PNG of class ids), ``DIR/overlays/<name>.png`` (``--overlay``), ``DIR/probabilities/<name>.npy``
-(``--probs``, float16 ``[K, H, W]``). User errors exit with code 2 and one message. An exported ``.onnx``
-model (``scribbleseg export``) runs with ONNX Runtime instead: same outputs and options (docs/deployment.md).
+(``--probs``, float16 ``[K, H, W]``). Images above the pixel budget are predicted tile by tile
+(``--mode`` / ``--tile`` / ``--stride`` / ``--blend`` / ``--pixel-budget``). User errors exit with code 2
+and one message; with ``--skip-bad`` unreadable images are listed and the exit code is 1. An exported
+``.onnx`` model (``scribbleseg export``) runs with ONNX Runtime instead: same outputs and options
+(docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -13,10 +16,21 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scribbleseg.data.voc_classes import voc_color
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.devices import resolve_device
+from scribbleseg.cli.slide_options import (
+    BLEND_OPTION,
+    MODE_OPTION,
+    Blend,
+    Mode,
+    PIXEL_BUDGET_OPTION,
+    STRIDE_OPTION,
+    TILE_OPTION,
+    settings_from_options,
+)
 from scribbleseg.engine.onnx_inference import is_onnx_model
 from scribbleseg.engine.prediction import predict_paths, prediction_notes
 from scribbleseg.errors import ConfigError
@@ -46,8 +60,16 @@ def predict_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Images per forward pass."),
     amp: bool = typer.Option(False, "--amp", help="Autocast the network (bf16 on CPU, fp16 on CUDA)."),
+    mode: Optional[Mode] = MODE_OPTION,
+    tile: Optional[int] = TILE_OPTION,
+    stride: Optional[int] = STRIDE_OPTION,
+    blend: Optional[Blend] = BLEND_OPTION,
+    pixel_budget: Optional[int] = PIXEL_BUDGET_OPTION,
+    skip_bad: bool = typer.Option(False, "--skip-bad",
+                                  help="Skip unreadable images (listed at the end, exit code 1) instead of stopping."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
+    slide = settings_from_options(mode, tile, stride, blend, pixel_budget)
     if is_onnx_model(checkpoint):
         method, target, meta, head, source = _onnx_model(checkpoint, device, head, classes, amp)
     else:
@@ -59,12 +81,20 @@ def predict_command(
     written = predict_paths(method, images, out, palette=checkpoint_palette(meta, method.num_classes),
                             overlay=overlay, probabilities=probs, head=head, class_source=source,
                             class_names=class_names, device=target, batch_size=batch_size, ms_flip=ms_flip,
-                            amp=amp, progress=True)
+                            amp=amp, progress=True, slide=slide, skip_bad=skip_bad)
     console = Console(highlight=False, soft_wrap=True)
     for note in prediction_notes(method, head, source):
         console.print(f"[yellow]note:[/] {note}")
     extras = [name for name, on in (("overlays", overlay), ("probabilities", probs)) if on]
-    console.print(f"{len(written)} label map(s) written to {out}" + (f" (+ {', '.join(extras)})" if extras else ""))
+    slid = sum(record.mode == "slide" for record in written)
+    console.print(f"{len(written)} label map(s) written to {out}" + (f" (+ {', '.join(extras)})" if extras else "")
+                  + (f"; {slid} image(s) predicted tile by tile" if slid else ""))
+    if written.skipped:
+        errors = Console(stderr=True, highlight=False, soft_wrap=True)
+        errors.print(f"[bold red]{len(written.skipped)} image(s) could not be read and were skipped:[/]")
+        for why in written.skipped.values():
+            errors.print(f"  {escape(why)}")
+        raise typer.Exit(1)
 
 
 def _onnx_model(path: Path, device: str, head: str | None, classes: str | None, amp: bool):  # type: ignore[no-untyped-def]

@@ -26,6 +26,8 @@ _EXPORTS = {
     "evaluate": "scribbleseg.engine.evaluation",
     "EvalResult": "scribbleseg.engine.eval_results",
     "predict_paths": "scribbleseg.engine.prediction",
+    "SlideSettings": "scribbleseg.engine.sliding_window",
+    "slide_infer": "scribbleseg.engine.slide_inference",
     "plot_run": "scribbleseg.engine.run_figures",
     "overlay_grid": "scribbleseg.engine.prediction_figures",
 }

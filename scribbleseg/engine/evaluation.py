@@ -1,9 +1,9 @@
 """Evaluation of a method on full images against dense ground truth: mIoU per head and class source.
 
 ``evaluate(method, dataset, heads=None, class_source="threshold:500")`` runs
-:func:`~scribbleseg.engine.inference.infer_probabilities` over the data set (full images, no crop; any
-size), takes the arg-max of each head and accumulates one confusion matrix per head against the dense
-ground-truth masks (255 = ignored). Under ``torch.distributed`` every process scores its share of the
+:func:`~scribbleseg.engine.label_inference.infer_labels` over the data set (full images, no crop; any
+size; whole, or tile by tile above the pixel budget of ``slide``), takes the arg-max of each head and
+accumulates one confusion matrix per head against the dense ground-truth masks (255 = ignored). Under ``torch.distributed`` every process scores its share of the
 images (``rank::world_size``) and the matrices are all-reduced, so every process returns the same
 result.
 
@@ -21,7 +21,9 @@ import torch
 from scribbleseg.engine.confusion import ConfusionAccumulator
 from scribbleseg.engine.distributed import unwrap_model
 from scribbleseg.engine.eval_results import EvalReport, EvalResult
-from scribbleseg.engine.inference import class_dependent, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference import class_dependent, resolve_heads
+from scribbleseg.engine.label_inference import infer_labels
+from scribbleseg.engine.sliding_window import SlideSettings
 from scribbleseg.errors import ConfigError, DataError
 from scribbleseg.methods import ClassSource, parse_class_source
 
@@ -73,6 +75,7 @@ def evaluate(
     amp: bool = False,
     progress: bool = False,
     shard: bool | None = None,
+    slide: SlideSettings | None = None,
 ) -> EvalReport:
     """Score ``heads`` of ``method`` on every image of ``dataset`` against its dense ground truth.
 
@@ -94,6 +97,8 @@ def evaluate(
         shard: under torch.distributed, score only this rank's ``rank::world_size`` share (``None``: yes,
             unless ``dataset`` is a ``Subset``, which is taken as the caller's shard). The confusion
             matrices are always all-reduced.
+        slide: whole-image or sliding-window inference per image (default :class:`SlideSettings`:
+            ``auto``, whole up to its pixel budget); in slide mode ``batch_size`` tiles go per forward.
 
     Returns:
         :class:`EvalReport` head -> :class:`EvalResult`.
@@ -122,6 +127,7 @@ def evaluate(
     batches = [indices[start:start + batch_size] for start in range(0, len(indices), batch_size)]
     augment_notes: list[str] = []
     scored_against_scribbles = False
+    slid_images = 0
     try:
         iterator = batches
         if progress:
@@ -132,12 +138,14 @@ def evaluate(
             scored_against_scribbles |= any(not item.get("has_dense_gt", True) for item in items)
             names = [str(item.get("name", index)) for item, index in zip(items, batch_indices)]
             given = torch.stack([torch.as_tensor(item["classes"], dtype=torch.bool) for item in items])
-            output = infer_probabilities(
+            output = infer_labels(
                 model, [item["image"] for item in items], heads=runnable, class_source=source,
-                names=names, given=given, scales=view_scales, flip=ms_flip, amp=amp)
+                names=names, given=given, scales=view_scales, flip=ms_flip, amp=amp,
+                slide=slide if slide is not None else SlideSettings(), tile_batch=batch_size)
             augment_notes.extend(note for note in output.notes if note not in augment_notes)
+            slid_images += sum(output.slid)
             for head in runnable:
-                for item, name, label in zip(items, names, output.labels(head)):
+                for item, name, label in zip(items, names, output.labels[head]):
                     mask = torch.as_tensor(item["mask"]).to(model_device)
                     if mask.shape != label.shape:
                         raise DataError(f"ground truth of image {name!r} is {tuple(mask.shape)}, the image is "
@@ -154,6 +162,10 @@ def evaluate(
         distributed.all_reduce(count)
     common_notes = ["some images have no dense ground truth and were scored against their scribbles"] \
         if scored_against_scribbles else []
+    if slid_images:
+        tiling = slide if slide is not None else SlideSettings()
+        common_notes.append(f"{slid_images} image(s) predicted tile by tile ({tiling.tile} px tiles, stride "
+                            f"{tiling.step}, {tiling.blend} blending)")
     report = EvalReport(skipped=skipped)
     for head in runnable:
         accumulators[head].all_reduce()

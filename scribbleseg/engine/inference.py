@@ -12,7 +12,9 @@ from their average), the ground-truth labels (``oracle``), a JSON file (``file:P
 :func:`head_notes` says so). With a single view one ``method.infer`` pass gives the basic prediction, the
 classes and the class-dependent heads; with several views a first pass per view gives the basic
 predictions, the classes are chosen once from their average, and a second pass per view gives the
-class-dependent heads with those classes.
+class-dependent heads with those classes. A caller that already knows the class set passes it as
+``classes`` (one pass per view; sliding-window inference does this for every tile of an image, see
+:mod:`scribbleseg.engine.slide_inference`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from scribbleseg.engine.inference_views import accumulate, autocast, image_regions, to_image_probabilities, view_batch
+from scribbleseg.engine.inference_views import (
+    Size,
+    accumulate,
+    autocast,
+    image_regions,
+    to_image_probabilities,
+    view_batch,
+)
 from scribbleseg.errors import ConfigError
 from scribbleseg.methods import BASIC_HEAD, ClassSource, Evidence, NoClassSource, SegmentationMethod
 
@@ -39,11 +48,13 @@ class InferenceOutput:
         probabilities: head -> list of ``N`` tensors ``[K, H_i, W_i]`` float32 (softmax, view-averaged).
         present: ``[N, K]`` bool classes used by the class-dependent heads, or ``None`` (none used).
         notes: remarks about what the heads mean with this class source.
+        image_logits: ``[N, K]`` view-averaged logits of the method's image-level classifier, or ``None``.
     """
 
     probabilities: dict[str, list[Tensor]]
     present: Tensor | None = None
     notes: list[str] = field(default_factory=list)
+    image_logits: Tensor | None = None
 
     def labels(self, head: str) -> list[Tensor]:
         """Arg-max label maps ``[H_i, W_i]`` int64 of ``head``."""
@@ -113,6 +124,29 @@ def _present_classes(source: ClassSource, maps: Sequence[Tensor], image_sizes, n
     return torch.cat(rows, dim=0)
 
 
+def _view_passes(method: SegmentationMethod, images: Sequence[Tensor], image_sizes: Sequence[Size],
+                 views: Sequence[tuple[float, bool]], wanted: Sequence[str], classes: Tensor | None,
+                 amp: bool) -> tuple[dict[str, list[Tensor]], Tensor | None]:
+    """One ``method.infer`` per view: (head -> per-image probability sums ``[K, H_i, W_i]``, view-mean
+    ``[N, K]`` image logits or ``None``) for the heads of ``wanted``, class-dependent ones with ``classes``."""
+    device = images[0].device
+    totals: dict[str, list[Tensor] | None] = {head: None for head in wanted}
+    image_logits_total: Tensor | None = None
+    for scale, mirrored in views:
+        batch, view_sizes = view_batch(images, scale, mirrored)
+        with autocast(device, amp):
+            prediction = method.infer(batch, heads=list(wanted), classes=classes)
+        for head in wanted:
+            if head in prediction.logits:
+                totals[head] = accumulate(totals[head], to_image_probabilities(
+                    prediction.logits[head], tuple(batch.shape[-2:]), view_sizes, image_sizes, mirrored))
+        if prediction.image_logits is not None:
+            scores = prediction.image_logits.float()
+            image_logits_total = scores if image_logits_total is None else image_logits_total + scores
+    image_logits = image_logits_total / len(views) if image_logits_total is not None else None
+    return {head: total for head, total in totals.items() if total is not None}, image_logits
+
+
 @torch.no_grad()
 def infer_probabilities(
     method: SegmentationMethod,
@@ -125,6 +159,7 @@ def infer_probabilities(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     amp: bool = False,
+    classes: Tensor | None = None,
 ) -> InferenceOutput:
     """Per-image class probabilities of each head (see the module docstring for the steps).
 
@@ -138,6 +173,9 @@ def infer_probabilities(
         scales: test scales; ``(1.0,)`` for single scale.
         flip: also run the horizontal mirror of every scale.
         amp: autocast the network (bf16 on CPU, fp16 on CUDA); the averaging stays float32.
+        classes: ``[N, K]`` bool class set of the class-dependent heads, chosen by the caller (e.g. once
+            per image for all its sliding-window tiles); the class source is then not asked and every
+            view needs a single pass.
 
     Returns:
         :class:`InferenceOutput` with ``probabilities[head]`` = N tensors ``[K, H_i, W_i]`` on the
@@ -151,21 +189,25 @@ def infer_probabilities(
     if not views:
         raise ConfigError("at least one test scale is needed")
     dependent = class_dependent(method, heads)
-    notes = head_notes(method, heads, source)
+    notes = head_notes(method, heads, source) if classes is None else []
     given = given.to(device) if given is not None else None
     names = list(names) if names is not None else None
 
-    def finish(totals: dict[str, list[Tensor]], present: Tensor | None) -> InferenceOutput:
+    def finish(totals: dict[str, list[Tensor]], present: Tensor | None,
+               image_logits: Tensor | None) -> InferenceOutput:
         probabilities = {head: [item / len(views) for item in totals[head]] for head in totals}
         for head in dependent:
-            probabilities.setdefault(head, probabilities[BASIC_HEAD])  # no classes: no augmentation
+            if head not in probabilities:  # no classes: no augmentation
+                probabilities[head] = probabilities[BASIC_HEAD]
         if BASIC_HEAD not in heads:
-            probabilities.pop(BASIC_HEAD)
-        return InferenceOutput(probabilities=probabilities, present=present, notes=notes)
+            probabilities.pop(BASIC_HEAD, None)
+        return InferenceOutput(probabilities=probabilities, present=present, notes=notes,
+                               image_logits=image_logits)
 
-    def run(batch: Tensor, wanted: Sequence[str], classes):  # type: ignore[no-untyped-def]
-        with autocast(device, amp):
-            return method.infer(batch, heads=wanted, classes=classes)
+    if classes is not None and dependent:
+        present = classes.to(device=device, dtype=torch.bool)
+        totals, image_logits = _view_passes(method, images, image_sizes, views, list(heads), present, amp)
+        return finish(totals, present, image_logits)
 
     if len(views) == 1 and dependent:
         (scale, mirrored), = views
@@ -176,36 +218,20 @@ def infer_probabilities(
             regions = image_regions(evidence.basic, padded, view_sizes, image_sizes)
             return _present_classes(source, regions, image_sizes, names, given, evidence.image_logits)
 
-        prediction = run(batch, [BASIC_HEAD, *dependent], choose)
+        with autocast(device, amp):
+            prediction = method.infer(batch, heads=[BASIC_HEAD, *dependent], classes=choose)
         totals = {head: to_image_probabilities(logits, padded, view_sizes, image_sizes, mirrored)
                   for head, logits in prediction.logits.items()}
-        return finish(totals, prediction.present)
+        image_logits = prediction.image_logits.float() if prediction.image_logits is not None else None
+        return finish(totals, prediction.present, image_logits)
 
-    basic_total: list[Tensor] | None = None
-    image_logits_total: Tensor | None = None
-    for scale, mirrored in views:
-        batch, view_sizes = view_batch(images, scale, mirrored)
-        prediction = run(batch, [BASIC_HEAD], None)
-        basic_total = accumulate(basic_total, to_image_probabilities(
-            prediction.logits[BASIC_HEAD], tuple(batch.shape[-2:]), view_sizes, image_sizes, mirrored))
-        if prediction.image_logits is not None:
-            scores = prediction.image_logits.float()
-            image_logits_total = scores if image_logits_total is None else image_logits_total + scores
-    assert basic_total is not None
-    totals = {BASIC_HEAD: basic_total}
+    totals, image_logits = _view_passes(method, images, image_sizes, views, [BASIC_HEAD], None, amp)
     if not dependent:
-        return finish(totals, None)
-    basic_logs = [(total / len(views)).clamp_min(1e-12).log()[None] for total in basic_total]
-    image_logits = image_logits_total / len(views) if image_logits_total is not None else None
+        return finish(totals, None, image_logits)
+    basic_logs = [(total / len(views)).clamp_min(1e-12).log()[None] for total in totals[BASIC_HEAD]]
     present = _present_classes(source, basic_logs, image_sizes, names, given, image_logits)
     if present is None:
-        return finish(totals, None)
-    dependent_totals: dict[str, list[Tensor] | None] = {head: None for head in dependent}
-    for scale, mirrored in views:
-        batch, view_sizes = view_batch(images, scale, mirrored)
-        prediction = run(batch, dependent, present)
-        for head in dependent:
-            dependent_totals[head] = accumulate(dependent_totals[head], to_image_probabilities(
-                prediction.logits[head], tuple(batch.shape[-2:]), view_sizes, image_sizes, mirrored))
-    totals.update({head: total for head, total in dependent_totals.items() if total is not None})
-    return finish(totals, present)
+        return finish(totals, None, image_logits)
+    dependent_totals, _ = _view_passes(method, images, image_sizes, views, dependent, present, amp)
+    totals.update(dependent_totals)
+    return finish(totals, present, image_logits)

@@ -75,7 +75,8 @@ class OracleClassSource(ClassSource):
 
 
 class PredictionThresholdClassSource(ClassSource):
-    """Classes with at least ``min_pixels`` argmax pixels of the basic prediction at full resolution."""
+    """Classes with at least ``min_pixels`` argmax pixels of the basic prediction at full resolution
+    (``evidence.pixel_counts`` when given, else counted on ``evidence.basic`` upsampled to the image)."""
 
     def __init__(self, min_pixels: int = DEFAULT_MIN_PIXELS) -> None:
         if min_pixels < 0:
@@ -83,6 +84,8 @@ class PredictionThresholdClassSource(ClassSource):
         self.min_pixels = min_pixels
 
     def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+        if evidence.pixel_counts is not None:  # counted by the caller at full resolution
+            return self._with_background(evidence.pixel_counts.to(evidence.basic.device) >= self.min_pixels)
         basic_logits = evidence.basic
         batch, num_classes = basic_logits.shape[:2]
         labels = upsample_logits(basic_logits.detach().float(), tuple(image_size)).argmax(1).flatten(1)

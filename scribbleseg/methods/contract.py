@@ -117,10 +117,14 @@ class Evidence:
     Attributes:
         basic: ``[N, K, h, w]`` basic logits.
         image_logits: ``[N, K]`` logits of the method's image-level classifier, or ``None``.
+        pixel_counts: ``[N, K]`` int64 arg-max pixel counts of the basic prediction at full image
+            resolution, when the caller counted them (sliding-window inference of a large image, where
+            ``basic`` is only a subsampled summary); ``None``: count on ``basic`` itself.
     """
 
     basic: Tensor
     image_logits: Tensor | None = None
+    pixel_counts: Tensor | None = None
 
 
 ClassChooser = Callable[[Evidence], "Tensor | None"]
