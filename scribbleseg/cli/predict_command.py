@@ -17,7 +17,7 @@ from scribbleseg.data.voc_classes import voc_color
 from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.devices import resolve_device
 from scribbleseg.engine.prediction import predict_paths, prediction_notes
-from scribbleseg.methods import BASIC_HEAD, parse_class_source
+from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
 
 
 def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int]]:
@@ -35,8 +35,9 @@ def predict_command(
     overlay: bool = typer.Option(False, "--overlay", help="Also write colour overlays to OUT/overlays/."),
     probs: bool = typer.Option(False, "--probs", help="Also write float16 [K,H,W] .npy maps to OUT/probabilities/."),
     head: str = typer.Option(BASIC_HEAD, "--head", help="A head of the model: basic, or e.g. PFA's local / global."),
-    classes: str = typer.Option("threshold:500", "--classes",
-                                help="Class source of class-dependent heads: threshold:N | file:PATH | none."),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", help="Class source of class-dependent heads: head[:TAU] | threshold[:N] | file:PATH | "
+                                "none (default: head when the checkpoint has an image classifier, else threshold)."),
     ms_flip: bool = typer.Option(False, "--ms-flip", help="Multi-scale + horizontal-flip averaging."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Images per forward pass."),
@@ -46,7 +47,8 @@ def predict_command(
     target = resolve_device(device)
     method, _, meta = load_model_checkpoint(checkpoint, map_location=target)
     class_names = meta.get("class_names")
-    source = parse_class_source(classes, class_names)
+    source = parse_class_source(classes if classes is not None else default_class_source(method), class_names)
+    check_source_fits(source, method)
     written = predict_paths(method, images, out, palette=checkpoint_palette(meta, method.num_classes),
                             overlay=overlay, probabilities=probs, head=head, class_source=source,
                             class_names=class_names, device=target, batch_size=batch_size, ms_flip=ms_flip,

@@ -39,11 +39,14 @@ class InferenceOutput:
         probabilities: head -> list of ``N`` tensors ``[K, H_i, W_i]`` float32 (softmax, view-averaged).
         present: ``[N, K]`` bool classes used by the class-dependent heads, or ``None`` (none used).
         notes: remarks about what the heads mean with this class source.
+        image_logits: ``[N, K]`` float32 logits of the model's image classifier (averaged over the views),
+            or ``None`` (no classifier).
     """
 
     probabilities: dict[str, list[Tensor]]
     present: Tensor | None = None
     notes: list[str] = field(default_factory=list)
+    image_logits: Tensor | None = None
 
     def labels(self, head: str) -> list[Tensor]:
         """Arg-max label maps ``[H_i, W_i]`` int64 of ``head``."""
@@ -148,13 +151,15 @@ def infer_probabilities(
     given = given.to(device) if given is not None else None
     names = list(names) if names is not None else None
 
-    def finish(totals: dict[str, list[Tensor]], present: Tensor | None) -> InferenceOutput:
+    def finish(totals: dict[str, list[Tensor]], present: Tensor | None,
+               image_logits: Tensor | None) -> InferenceOutput:
         probabilities = {head: [item / len(views) for item in totals[head]] for head in totals}
         for head in dependent:
             probabilities.setdefault(head, probabilities[BASIC_HEAD])  # no classes: no augmentation
         if BASIC_HEAD not in heads:
             probabilities.pop(BASIC_HEAD)
-        return InferenceOutput(probabilities=probabilities, present=present, notes=notes)
+        scores = image_logits.float() if image_logits is not None else None
+        return InferenceOutput(probabilities=probabilities, present=present, notes=notes, image_logits=scores)
 
     def run(batch: Tensor, wanted: Sequence[str], classes):  # type: ignore[no-untyped-def]
         with autocast(device, amp):
@@ -172,7 +177,7 @@ def infer_probabilities(
         prediction = run(batch, [BASIC_HEAD, *dependent], choose)
         totals = {head: to_image_probabilities(logits, padded, view_sizes, image_sizes, mirrored)
                   for head, logits in prediction.logits.items()}
-        return finish(totals, prediction.present)
+        return finish(totals, prediction.present, prediction.image_logits)
 
     basic_total: list[Tensor] | None = None
     image_logits_total: Tensor | None = None
@@ -186,13 +191,13 @@ def infer_probabilities(
             image_logits_total = scores if image_logits_total is None else image_logits_total + scores
     assert basic_total is not None
     totals = {BASIC_HEAD: basic_total}
-    if not dependent:
-        return finish(totals, None)
-    basic_logs = [(total / len(views)).clamp_min(1e-12).log()[None] for total in basic_total]
     image_logits = image_logits_total / len(views) if image_logits_total is not None else None
+    if not dependent:
+        return finish(totals, None, image_logits)
+    basic_logs = [(total / len(views)).clamp_min(1e-12).log()[None] for total in basic_total]
     present = _present_classes(source, basic_logs, image_sizes, names, given, image_logits)
     if present is None:
-        return finish(totals, None)
+        return finish(totals, None, image_logits)
     dependent_totals: dict[str, list[Tensor] | None] = {head: None for head in dependent}
     for scale, mirrored in views:
         batch, view_sizes = view_batch(images, scale, mirrored)
@@ -201,4 +206,4 @@ def infer_probabilities(
             dependent_totals[head] = accumulate(dependent_totals[head], to_image_probabilities(
                 prediction.logits[head], tuple(batch.shape[-2:]), view_sizes, image_sizes, mirrored))
     totals.update({head: total for head, total in dependent_totals.items() if total is not None})
-    return finish(totals, present)
+    return finish(totals, present, image_logits)
