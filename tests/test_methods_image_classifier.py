@@ -60,7 +60,7 @@ def toy_batch(n=4, size=32, seed=0):
 
 
 def test_loss_is_pce_plus_weighted_bce_against_whole_image_labels():
-    method = with_classifier(lambda_cls=0.5)
+    method = with_classifier(lambda_cls=0.5, targets="image")
     batch = toy_batch()
     with torch.no_grad():
         torch.nn.init.normal_(method.image_classifier.head.linear.weight)
@@ -74,12 +74,18 @@ def test_loss_is_pce_plus_weighted_bce_against_whole_image_labels():
     torch.testing.assert_close(result.loss.detach(), (pce + 0.5 * bce).detach())
 
 
-def test_crop_targets_use_the_crop_classes():
-    method = with_classifier(targets="crop", lambda_cls=1.0)
+def test_crop_targets_are_the_default_and_use_the_crop_classes():
+    method = with_classifier(lambda_cls=1.0)
+    assert method.image_classifier.settings.targets == "crop"
+    with torch.no_grad():
+        torch.nn.init.normal_(method.image_classifier.head.linear.weight)
     batch = toy_batch()
-    logits = method.image_classifier.logits(method.run_network(batch.images))  # zero-init: all 0
+    logits = method.image_classifier.logits(method.run_network(batch.images))
     want = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.crop_classes.float())
-    torch.testing.assert_close(method.training_step(batch, 0).parts["cls"], want.detach())
+    other = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.image_classes.float())
+    got = method.training_step(batch, 0).parts["cls"]
+    torch.testing.assert_close(got, want.detach())
+    assert not torch.allclose(got, other.detach())
 
 
 @pytest.mark.parametrize("detach", [False, True])
@@ -154,7 +160,7 @@ def test_head_source_thresholds_probabilities_and_refuses_models_without_a_class
 
 
 @pytest.mark.parametrize("decoder", ["deeplabv2", "deeplabv3plus"])
-@pytest.mark.parametrize("features", ["fused", "deepest"])
+@pytest.mark.parametrize("features", ["fused", "deepest", "logits"])
 def test_classifier_fits_resnet_and_deeplab_decoders(decoder, features):
     torch.manual_seed(0)
     encoder = ResNet(depths=(1, 1, 1, 1), base_width=4, stem_channels=8, output_stride=16)

@@ -7,11 +7,13 @@ segmentor, from step 0, on the image-level labels the scribbles give for free; a
 ``[N, K]`` logits go to the class source ``head`` (:mod:`scribbleseg.methods.class_sources`).
 
 * Input (``features``): ``fused`` = the decoder's fused features ``F [N, D, h, w]`` (what the prototype
-  augmenters read), or ``deepest`` = the encoder's last stage map ``[N, C_4, H/32, W/32]`` (what an
-  ImageNet classifier would read). The head: :class:`~scribbleseg.models.image_classifier.ImageClassifierHead`
+  augmenters read), ``deepest`` = the encoder's last stage map ``[N, C_4, H/32, W/32]`` (what an
+  ImageNet classifier would read), or ``logits`` = the basic prediction ``[N, K, h, w]`` (the segmentor's
+  own per-pixel evidence, recalibrated per class). The head: :class:`~scribbleseg.models.image_classifier.ImageClassifierHead`
   (pooling -> linear).
 * Loss: ``lambda_cls * BCE(logits, targets)``, mean over the batch and the ``K`` classes; targets are the
-  classes scribbled anywhere in the *whole* image (``TrainBatch.image_classes``) or only in the crop.
+  classes scribbled in the training crop (``TrainBatch.crop_classes``, default) or anywhere in the whole
+  image (``image_classes``: a class the crop cut away is then a positive the crop cannot show).
 * ``detach``: the classifier learns on detached features and sends no gradient into the segmentor.
 
 The design comparison behind the defaults is in docs/pfa.md ("Built-in image classifier").
@@ -37,14 +39,15 @@ class ImageClassifierSettings(StrictSettings):
 
     section = "classifier"
 
-    features: Literal["fused", "deepest"] = Field(
-        "fused", description="fused decoder features F, or the encoder's deepest stage map")
+    features: Literal["fused", "deepest", "logits"] = Field(
+        "fused", description="fused decoder features F, the encoder's deepest stage map, or the basic logits")
     pooling: Pooling = Field("avgmax", description="avg, max, or both")
     order: Order = Field("pool_then_score", description="pool the features then score them (linear), or score "
                                                         "every position per class (1x1) then pool the class maps")
     lambda_cls: float = Field(0.1, ge=0.0, description="weight of the BCE loss")
-    targets: Literal["image", "crop"] = Field(
-        "image", description="classes scribbled in the whole image, or only inside the training crop")
+    targets: Literal["crop", "image"] = Field(
+        "crop", description="classes scribbled inside the training crop (what the crop can show), or anywhere "
+                            "in the whole image (label noise where the crop lost a class)")
     detach: bool = Field(False, description="train on detached features: no gradient into the segmentor")
 
     def architecture(self) -> dict[str, object]:
@@ -66,12 +69,14 @@ class ImageClassification(nn.Module):
                  num_classes: int) -> None:
         super().__init__()
         self.settings = settings
-        channels = int(feature_channels) if settings.features == "fused" else int(stage_channels[-1])
+        channels = {"fused": int(feature_channels), "deepest": int(stage_channels[-1]),
+                    "logits": int(num_classes)}[settings.features]
         self.head = ImageClassifierHead(channels, num_classes, settings.pooling, settings.order)
 
     def logits(self, network: NetworkOutput, valid: Tensor | None = None) -> Tensor:
         """``[N, K]`` image-level logits from the chosen map of ``network`` (``valid [N, H, W]`` optional)."""
-        source = network.features if self.settings.features == "fused" else network.stages[-1]
+        source = {"fused": network.features, "deepest": network.stages[-1], "logits": network.basic}[
+            self.settings.features]
         if self.settings.detach:
             source = source.detach()
         return self.head(source, valid)
