@@ -300,11 +300,12 @@ class Trainer:
                                class_source=self.cfg.eval.class_source,
                                ms_flip=self.cfg.eval.ms_flip, device=str(self.device),
                                batch_size=self.cfg.eval.batch_size, amp=self.amp_dtype is not None)
+            extra = self._validate_extra_sources(results)
         finally:
             self.model.train()
             restore_rng_state(rng)
         metrics = {f"val/{head}/miou": float(result.miou) for head, result in results.items()}
-        metrics.update(self._validate_extra_sources(results))
+        metrics.update(extra)
         logger.log_eval(self.step, metrics)
         value = metrics.get(self.cfg.train.best_metric)
         if value is not None and (self.best_value is None or value > self.best_value):
@@ -320,17 +321,10 @@ class Trainer:
         if results.classifier is not None:
             metrics["val/classifier/map"] = float(results.classifier.map)
         extra = [spec for spec in self.cfg.eval.extra_class_sources if spec != self.cfg.eval.class_source]
-        if not extra:
-            return metrics
-        rng = capture_rng_state()
-        try:
-            table = evaluate_class_sources(self.model, self.val_set, extra, heads=self.cfg.eval.heads,
-                                           known={self.cfg.eval.class_source: results}, ms_flip=self.cfg.eval.ms_flip,
-                                           device=str(self.device), batch_size=self.cfg.eval.batch_size,
-                                           amp=self.amp_dtype is not None)
-        finally:
-            self.model.train()
-            restore_rng_state(rng)
+        table = evaluate_class_sources(self.model, self.val_set, extra, heads=self.cfg.eval.heads,
+                                       known={self.cfg.eval.class_source: results}, ms_flip=self.cfg.eval.ms_flip,
+                                       device=str(self.device), batch_size=self.cfg.eval.batch_size,
+                                       amp=self.amp_dtype is not None) if extra else {}
         for spec, by_head in table.items():
             metrics.update({f"val/{head}@{spec}/miou": float(result.miou) for head, result in by_head.items()})
         return metrics

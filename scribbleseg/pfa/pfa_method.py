@@ -7,9 +7,9 @@ augmenter (eq. 6-8) turns ``F`` into ``F_local`` and the *same* classifier gives
 the bank is full, the global augmenter does the same with the bank's prototypes of the present classes.
 
 Heads: ``basic`` (no augmentation), ``local`` and ``global`` (both need the image's class set; ``global``
-also a started global phase, see :mod:`scribbleseg.pfa.global_start`). Inference never changes the bank. :meth:`training_step` runs the authors' order:
-basic prediction, local prototypes, bank update, then the phase (bank full?) decides whether the global
-branch runs. Host syncs per training step: the largest number of present classes per image (one sync,
+also a started global phase, see :mod:`scribbleseg.pfa.global_start`). Inference never changes the bank.
+:meth:`training_step` runs the authors' order: basic prediction, local prototypes, bank update, then the
+phase (may the global phase start, ``pfa.global_start``?) decides whether the global branch runs. Host syncs per training step: the largest number of present classes per image (one sync,
 reused to pack the present maps / allowed prototypes in extraction and both augmenters),
 ``bank.is_full`` until the bank is first full (cached afterwards), one check for EMA work and 1-2
 ``torch.equal`` in the bank's EMA fixed point.
