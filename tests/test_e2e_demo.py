@@ -22,9 +22,13 @@ def test_demo_writes_table_results_and_grid(tmp_path: Path) -> None:
         assert text in result.output
     report = json.loads((tmp_path / "results.json").read_text())
     rows = {(row["model"], row["head"], row["classes"]) for row in report["rows"]}
-    assert ("pCE baseline", "basic", "-") in rows and ("PFA", "global", "oracle") in rows
-    assert any(model == "PFA" and classes.startswith("threshold:") for model, _, classes in rows)
-    assert all(0.0 <= row["miou"] <= 1.0 for row in report["rows"])
+    assert {("pCE baseline", "basic", "-"), ("PFA", "basic", "-"), ("PFA", "global", "oracle"),
+            ("PFA", "global", "head"), ("PFA", "global", "threshold")} <= rows
+    assert not any(model == "pCE baseline" and head != "basic" for model, head, _ in rows)
+    assert all(set(row) >= {"model", "head", "classes", "miou"} and 0.0 <= row["miou"] <= 1.0
+               for row in report["rows"])
+    assert 0.0 <= report["classifier"]["map"] <= 1.0 and "mAP" in result.output
+    assert report["configs"]["baseline"]["classifier"] is None
     grid = Image.open(tmp_path / "overlay_grid.png")
     assert grid.width > 200 and grid.height > 200
     for run in ("baseline", "pfa"):

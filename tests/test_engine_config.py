@@ -49,6 +49,37 @@ def test_voc_preset_has_the_paper_values() -> None:
         assert released in text and "released code" in text
 
 
+def test_released_preset_has_the_released_values() -> None:
+    """configs/voc_pfa_released.yaml: the facts of the authors' released code (TranquilChan/PFA)."""
+    from scribbleseg.pfa import topk_count
+
+    cfg = load_config(REPO / "configs" / "voc_pfa_released.yaml")
+    assert cfg.model.backbone.strides == (4, 2, 2, 1) and cfg.model.freeze_encoder_norms
+    assert cfg.optim.lr == pytest.approx(6e-5) and cfg.optim.warmup_iters == 0 and cfg.train.seed == 100
+    assert (cfg.data.crop_size, cfg.data.batch_size, cfg.train.epochs) == (320, 12, 200)
+    pfa = cfg.pfa
+    assert (pfa.slots, pfa.confidence, pfa.consistency, pfa.detach_consistency_target) == (10, "minmax", "released",
+                                                                                           False)
+    assert (pfa.present_from, pfa.global_start, pfa.lambda_local_before_global) == ("image", "all_full", 0.02)
+    assert all(topk_count(h, w, pfa.topk_ratio) == max(1, h * w // 12) for h in range(1, 200) for w in (80, 97, 128))
+    assert cfg.classifier is None and cfg.eval.class_source == "oracle"
+    text = (REPO / "configs" / "voc_pfa_released.yaml").read_text()
+    body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert all("#" in line for line in body if ":" in line and not line.rstrip().endswith(":")), \
+        "every value line says where it comes from"
+
+
+def test_paper_preset_marks_every_released_difference() -> None:
+    text = (REPO / "configs" / "voc_pfa_mit_b1.yaml").read_text()
+    for key in ("crop_size", "batch_size", "strides", "slots", "topk_ratio", "confidence", "lambda_local_before_global",
+                "consistency", "detach_consistency_target", "present_from", "freeze_encoder_norms", "lr:",
+                "warmup_iters: 1500", "class_source"):
+        line = next(line for line in text.splitlines() if key in line)
+        assert "released code" in line, line
+    cfg = load_config(REPO / "configs" / "voc_pfa_mit_b1.yaml")
+    assert cfg.classifier is not None and cfg.eval.class_source == "head" and cfg.eval.extra_class_sources == ("oracle",)
+
+
 def test_ablation_presets_switch_the_branches() -> None:
     base = load_config(REPO / "configs" / "voc_baseline_mit_b1.yaml")
     local = load_config(REPO / "configs" / "voc_local_only_mit_b1.yaml").pfa

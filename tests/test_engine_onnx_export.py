@@ -128,19 +128,32 @@ def test_in_graph_class_source_only_signals_that_classes_exist() -> None:
     assert present.shape == (2, 4) and present.all()
 
 
-def test_graph_outputs_include_an_image_classifier_when_the_method_has_one(monkeypatch) -> None:
-    """A method with an image-level classifier gets an ``image_logits`` output, with no change here."""
+def test_graph_outputs_include_an_image_classifier_when_the_method_has_one() -> None:
+    """A method with the built-in image classifier gets an ``image_logits`` output and may choose the global
+    head's classes with it inside the graph (class source ``head``)."""
+    from scribbleseg.engine.config_schema import ExperimentConfig
+    from scribbleseg.engine.method_factory import build_method
     from scribbleseg.engine.onnx_export import InferenceGraph
+    from scribbleseg.pfa import PFASettings
+    from tiny_models import tiny_model_config
 
-    segmentor = tiny_segmentor()
+    torch.manual_seed(0)
+    cfg = ExperimentConfig(model=tiny_model_config(embed_dim=32), pfa=PFASettings(slots=2), classifier={})
+    segmentor = build_method(cfg, NUM_CLASSES, load_pretrained=False).eval()
     fill_bank(segmentor)
-    monkeypatch.setattr(segmentor, "image_logits", lambda features: features.mean(dim=(2, 3))[:, :NUM_CLASSES])
-    source, factory = graph_chooser_factory(segmentor, "global", "threshold:0")
+    source, factory = graph_chooser_factory(segmentor, "global", "head:0.5")
     images = torch.randn(2, 3, 32, 64)
     with torch.no_grad(), segmentor.traceable():
         outputs = InferenceGraph(segmentor, "global", source, factory).named_outputs(images)
     assert list(outputs) == ["logits_basic", "logits_global", "present", "image_logits"]
-    assert outputs["image_logits"].shape == (2, NUM_CLASSES) and outputs["present"].all()
+    assert outputs["image_logits"].shape == (2, NUM_CLASSES)
+    expected = torch.sigmoid(outputs["image_logits"]) >= 0.5
+    expected[:, 0] = True  # background always present
+    assert torch.equal(outputs["present"], expected)
     with torch.no_grad(), segmentor.traceable():
         basic_only = InferenceGraph(segmentor, "basic", *graph_chooser_factory(segmentor, "basic", "none"))
         assert list(basic_only.named_outputs(images)) == ["logits_basic", "image_logits"]
+    without = tiny_segmentor()
+    fill_bank(without)
+    with pytest.raises(ConfigError, match="classifier"):
+        graph_chooser_factory(without, "global", "head")

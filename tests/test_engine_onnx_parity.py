@@ -240,3 +240,41 @@ def test_cli_predict_with_onnx_slides_like_the_checkpoint(pfa) -> None:
         outputs[kind] = _labels(out)
     assert list(outputs["ckpt"]) == ["img0"]
     np.testing.assert_array_equal(outputs["ckpt"]["img0"], outputs["onnx"]["img0"])
+
+
+def test_cli_export_with_the_image_classifier_chooses_classes_in_the_graph_like_the_checkpoint(tmp_path) -> None:
+    """A checkpoint with the built-in classifier exports the global head with class source ``head`` by
+    default; ``predict`` with the .onnx writes the checkpoint's label PNGs under ``--classes head:TAU``."""
+    torch.manual_seed(1)
+    cfg = ExperimentConfig(model=tiny_model_config(embed_dim=32), pfa={"slots": 2}, classifier={})
+    segmentor = build_method(cfg, NUM_CLASSES, load_pretrained=False).eval()
+    fill_bank(segmentor)
+    write_images(tmp_path / "in", sizes=((64, 96),))  # no padding: both paths see the same pixels
+    from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
+
+    image = torch.from_numpy(np.array(Image.open(next((tmp_path / "in").glob("*.png"))).convert("RGB")))
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    with torch.no_grad():
+        output = infer_probabilities(segmentor, [(image.permute(2, 0, 1).float() / 255 - mean) / std],
+                                     heads=("basic",))
+    scores = sorted(torch.sigmoid(output.image_logits[0, 1:]).tolist())
+    tau = max((high - low, (low + high) / 2) for low, high in zip(scores, scores[1:]))[1]  # far from every score
+    checkpoint = save_model_checkpoint(tmp_path / "cls.safetensors", segmentor, cfg,
+                                       {"class_names": CLASS_NAMES, "palette": PALETTE})
+    model = tmp_path / "cls.onnx"
+    exported = RUNNER.invoke(app, ["export", str(checkpoint), "--out", str(model), "--head", "global",
+                                   "--classes", f"head:{tau}"])
+    assert exported.exit_code == 0, exported.output
+    assert f"classes from head:{tau} in the graph" in exported.output and "image_logits" in exported.output
+    labels = {}
+    for kind, path, extra in (("ckpt", checkpoint, ["--head", "global", "--classes", f"head:{tau}"]),
+                              ("onnx", model, [])):
+        out = tmp_path / f"out_{kind}"
+        result = RUNNER.invoke(app, ["predict", str(path), str(tmp_path / "in"), "--out", str(out), "--device", "cpu",
+                                     *extra])
+        assert result.exit_code == 0, result.output
+        labels[kind] = _labels(out)
+    np.testing.assert_array_equal(labels["ckpt"]["img0"], labels["onnx"]["img0"])
+    default = RUNNER.invoke(app, ["export", str(checkpoint), "--out", str(tmp_path / "default.onnx"), "--head",
+                                  "global", "--no-check"])
+    assert default.exit_code == 0 and "classes from head in the graph" in default.output, default.output

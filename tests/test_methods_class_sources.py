@@ -12,6 +12,8 @@ from scribbleseg.methods.contract import Evidence
 from scribbleseg.methods.class_sources import (
     FileClassSource,
     NoClassSource,
+    DEFAULT_HEAD_THRESHOLD,
+    HeadClassSource,
     OracleClassSource,
     PredictionThresholdClassSource,
     parse_class_source,
@@ -22,8 +24,15 @@ def test_parse_specs_and_errors(tmp_path):
     assert isinstance(parse_class_source("oracle"), OracleClassSource)
     assert isinstance(parse_class_source("none"), NoClassSource)
     assert parse_class_source("threshold:120").min_pixels == 120
-    assert parse_class_source("threshold").min_pixels == 500
-    for bad in ("", "oracle:1", "threshold:abc", "threshold:-3", "magic", "file:"):
+    default = parse_class_source("threshold")
+    assert default.min_pixels is None  # Tab. 4's 500 px per 500 x 375 px image, scaled to each image
+    assert default.pixels_for((375, 500)) == 500 and default.pixels_for((500, 375)) == 500
+    assert default.pixels_for((128, 128)) == 44 and default.pixels_for((4, 4)) == 1
+    assert parse_class_source("threshold:500").pixels_for((128, 128)) == 500
+    assert isinstance(parse_class_source("head"), HeadClassSource)
+    assert parse_class_source("head").threshold == DEFAULT_HEAD_THRESHOLD == 0.5
+    assert parse_class_source("head:0.25").threshold == 0.25
+    for bad in ("", "oracle:1", "threshold:abc", "threshold:-3", "magic", "file:", "head:", "head:2", "heads"):
         with pytest.raises(ConfigError):
             parse_class_source(bad)
     missing = tmp_path / "nope.json"
@@ -33,6 +42,18 @@ def test_parse_specs_and_errors(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(ConfigError, match="broken.json"):
         parse_class_source(f"file:{broken}")
+
+
+def test_default_threshold_scales_with_the_image_area():
+    """The default keeps classes above 500 / (500 x 375) of the image at any size; a fixed count does not."""
+    logits = torch.zeros(1, 3, 32, 32)
+    logits[0, 1, :8, :] = 5.0  # class 1: a quarter of the image
+    logits[0, 2, 31, 31] = 5.0  # class 2: 1 / 1024 of it, below 500 / 187500
+    default, fixed = parse_class_source("threshold"), parse_class_source("threshold:500")
+    for size in ((32, 32), (375, 500), (4000, 4000)):
+        assert default.classes(Evidence(logits), size).tolist() == [[True, True, False]], size
+    assert fixed.classes(Evidence(logits), (32, 32)).tolist() == [[True, False, False]]  # 256 px < 500
+    assert fixed.classes(Evidence(logits), (4000, 4000)).tolist() == [[True, True, True]]  # 15625 px >= 500
 
 
 def test_threshold_counts_full_resolution_pixels_and_keeps_background():

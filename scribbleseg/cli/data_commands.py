@@ -105,10 +105,13 @@ def simulate_command(
     shrink: float = typer.Option(0.0, help="Scribble-shrink ratio in [0, 1] (1 = single points)."),
     seed: int = typer.Option(0, help="Random seed for drop."),
     ignore_index: int = typer.Option(255, help="Ignore value in the masks (never scribbled)."),
+    remove_class: int = typer.Option(None, help="Class id whose strokes are removed (a rare / unscribbled class)."),
+    remove_fraction: float = typer.Option(1.0, help="Share of the files that lose --remove-class (1 = all)."),
 ) -> None:
     """Simulate skeleton scribbles from dense masks (PFA appendix B.1 drop / shrink variants)."""
     count = simulate_scribble_folder(masks, out, thickness=thickness, drop=drop, shrink=shrink, seed=seed,
-                                     ignore_index=ignore_index)
+                                     ignore_index=ignore_index, remove_class=remove_class,
+                                     remove_fraction=remove_fraction)
     _console().print(f"wrote {count} scribble PNG(s) to {out}")
 
 

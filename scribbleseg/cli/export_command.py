@@ -21,9 +21,10 @@ def export_command(
     checkpoint: Path = typer.Argument(..., help="Model checkpoint (.safetensors).", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write (replaced atomically)."),
     head: str = typer.Option("basic", "--head", help="A head of the model: basic, or e.g. PFA's local / global."),
-    classes: str = typer.Option("threshold:500", "--classes",
-                                help="Class source of a class-dependent head, computed inside the graph: "
-                                     "threshold:N (oracle and file:PATH cannot be part of a graph)."),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", help="Class source of a class-dependent head, computed inside the graph: head[:TAU] "
+                                "(the image classifier; the default when the checkpoint has one) or threshold:N "
+                                "(the default otherwise: threshold:500); oracle and file:PATH cannot be part of a graph."),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default 18)."),
     check: bool = typer.Option(True, "--check/--no-check",
                                help="Run the written graph with ONNX Runtime on a second input size and "
@@ -38,8 +39,11 @@ def export_command(
 
     if out.suffix.lower() != ONNX_SUFFIX:
         raise ConfigError(f"--out {out} must end in {ONNX_SUFFIX} ('scribbleseg predict' recognises the model by it)")
+    from scribbleseg.methods import default_class_source
+
     method, _, meta = load_model_checkpoint(checkpoint, map_location="cpu")
-    report = export_onnx(method, out, head=head, class_source=classes, class_names=meta.get("class_names"),
+    report = export_onnx(method, out, head=head,
+                         class_source=classes if classes is not None else default_class_source(method), class_names=meta.get("class_names"),
                          palette=checkpoint_palette(meta, method.num_classes), model=meta.get("model"),
                          opset=opset if opset is not None else DEFAULT_OPSET, check=check)
     info = report.metadata

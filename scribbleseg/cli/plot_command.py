@@ -8,6 +8,7 @@ PFA | ground truth).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -21,14 +22,16 @@ from scribbleseg.methods import parse_class_source
 def plot_command(
     run_dir: Path = typer.Argument(..., help="Run folder written by 'scribbleseg train'."),
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Also draw the prediction overlay grid."),
-    classes: str = typer.Option("threshold:500", "--classes",
-                                help="Class source of the class-dependent head's column: oracle | threshold:N | file:PATH | none."),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", help="Class source of the class-dependent head's column: oracle | head[:TAU] | "
+                                "threshold[:N] | file:PATH | none (default: head when the checkpoint has an image "
+                                "classifier, else threshold)."),
     num_images: int = typer.Option(4, "--num-images", min=1, help="Rows of the overlay grid."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
 ) -> None:
     """Draw the loss / mIoU / learning-rate curves of a run (and a prediction overlay grid)."""
     console = Console(highlight=False, soft_wrap=True)
-    if grid:
+    if grid and classes is not None:
         parse_class_source(classes)  # a bad --classes fails before anything is drawn
     for path in plot_run(run_dir):
         console.print(f"wrote {path}")

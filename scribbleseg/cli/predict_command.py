@@ -34,7 +34,7 @@ from scribbleseg.cli.slide_options import (
 from scribbleseg.engine.onnx_inference import is_onnx_model
 from scribbleseg.engine.prediction import predict_paths, prediction_notes
 from scribbleseg.errors import ConfigError
-from scribbleseg.methods import BASIC_HEAD, parse_class_source
+from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
 
 
 def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int]]:
@@ -54,8 +54,10 @@ def predict_command(
     probs: bool = typer.Option(False, "--probs", help="Also write float16 [K,H,W] .npy maps to OUT/probabilities/."),
     head: Optional[str] = typer.Option(None, "--head", help="A head of the model: basic, or e.g. PFA's local / "
                                                           "global (default: basic; .onnx: its exported head)."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Class source of class-dependent heads: "
-                                          "threshold:N | file:PATH | none (default threshold:500; .onnx: its own)."),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", help="Class source of class-dependent heads: head[:TAU] | threshold[:N] | file:PATH | "
+                                "none (default: head when the checkpoint has an image classifier, else threshold; "
+                                ".onnx: its own)."),
     ms_flip: bool = typer.Option(False, "--ms-flip", help="Multi-scale + horizontal-flip averaging."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Images per forward pass."),
@@ -76,7 +78,9 @@ def predict_command(
         target = resolve_device(device)
         method, _, meta = load_model_checkpoint(checkpoint, map_location=target)
         head = head or BASIC_HEAD
-        source = parse_class_source(classes or "threshold:500", meta.get("class_names"))
+        source = parse_class_source(classes if classes is not None else default_class_source(method),
+                                    meta.get("class_names"))
+        check_source_fits(source, method)
     class_names = meta.get("class_names")
     written = predict_paths(method, images, out, palette=checkpoint_palette(meta, method.num_classes),
                             overlay=overlay, probabilities=probs, head=head, class_source=source,

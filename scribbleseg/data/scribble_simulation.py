@@ -15,6 +15,9 @@ Variants (deterministic given the seed):
 * **scribble-shrink** (``shrink`` = r): each stroke of ``n`` skeleton pixels is cut to the
   ``max(1, round((1 - r) * n))`` pixels nearest (geodesically, along the stroke) to its most interior
   pixel; the kept part is connected, and at r = 1 the stroke is a single point.
+* **class removal** (:func:`simulate_scribble_folder` with ``remove_class`` = c, ``remove_fraction`` = f):
+  every stroke of class c is removed from a deterministic share f of the files, so the class becomes rare
+  (f < 1) or is never scribbled (f = 1) while its pixels stay in the dense masks (a rare-class data set).
 """
 
 from __future__ import annotations
@@ -192,9 +195,23 @@ def label_palette() -> list[int]:
     return full_palette_bytes(tuple(voc_color(i) for i in range(255)), ignore_index=255)
 
 
+def removes_class(seed: int, name: str, fraction: float) -> bool:
+    """Whether the file ``name`` is one of the ``fraction`` whose strokes of the removed class go."""
+    return bool(np.random.default_rng([seed_for_name(seed, name), 1]).random() < fraction)
+
+
 def simulate_scribble_folder(mask_dir: str | Path, out_dir: str | Path, thickness: int = 3, drop: float = 0.0,
-                             shrink: float = 0.0, seed: int = 0, ignore_index: int = 255) -> int:
-    """Simulate a scribble PNG (same stem) for every mask PNG in ``mask_dir``; returns the count."""
+                             shrink: float = 0.0, seed: int = 0, ignore_index: int = 255,
+                             remove_class: int | None = None, remove_fraction: float = 1.0) -> int:
+    """Simulate a scribble PNG (same stem) for every mask PNG in ``mask_dir``; returns the count.
+
+    ``remove_class``: the class whose strokes are removed from the share ``remove_fraction`` of the files
+    (see the module docstring).
+    """
+    if remove_class is not None and not (0 <= remove_class < 255 and remove_class != ignore_index):
+        raise DataError(f"the class to remove must be a class id in [0, 255), got {remove_class}")
+    if not 0.0 <= remove_fraction <= 1.0:
+        raise DataError(f"the removal fraction must lie in [0, 1], got {remove_fraction}")
     mask_dir, out_dir = Path(mask_dir), Path(out_dir)
     paths = list_label_pngs(mask_dir, "mask")
     palette = label_palette()
@@ -204,5 +221,7 @@ def simulate_scribble_folder(mask_dir: str | Path, out_dir: str | Path, thicknes
             raise DataError(f"dense mask {path} has values above 255")
         scribble = simulate_scribbles(mask.astype(np.uint8), ignore_index, thickness, drop, shrink,
                                       seed_for_name(seed, path.stem))
+        if remove_class is not None and removes_class(seed, path.stem, remove_fraction):
+            scribble[scribble == remove_class] = ignore_index
         write_png_atomic(out_dir / f"{path.stem}.png", scribble, palette=palette)
     return len(paths)

@@ -3,7 +3,10 @@
 Sections: ``name``, ``method`` (``pce`` | ``pfa``), ``data``, ``model`` (``backbone`` and ``decoder``
 discriminated by ``type``, from :mod:`scribbleseg.models.network_settings`), ``pfa`` (the method's own
 :class:`~scribbleseg.pfa.PFASettings`), ``gated_crf`` (:class:`~scribbleseg.methods.GatedCRFSettings`,
-a regulariser any method adds; ``null`` = off), ``optim``, ``train``, ``eval``. Reading YAML files, ``_base_``
+a regulariser any method adds; ``null`` = off), ``classifier``
+(:class:`~scribbleseg.methods.ImageClassifierSettings`, the built-in multi-label image classifier any method
+can train jointly; ``null`` = off, the default, so configs and checkpoints without it keep their meaning),
+``optim``, ``train``, ``eval``. Reading YAML files, ``_base_``
 inheritance, ``--set`` overrides and error messages live in :mod:`scribbleseg.engine.config_loading`.
 """
 
@@ -16,11 +19,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings
+from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings, ImageClassifierSettings
 from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, MiTBackbone, SegFormerDecoder
 from scribbleseg.pfa import PFASettings
 
 RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+CLASS_SOURCE_PATTERN = r"^(oracle|none|head(:[0-9.eE+-]+)?|threshold(:\d+)?|file:.+)$"
 METHODS = ("pce", "pfa")
 
 
@@ -127,17 +131,40 @@ class EvalConfig(StrictModel):
     """Which prediction heads to score and where the image-level classes come from at inference.
 
     ``heads``: names of the method's heads (``null`` = every head the model has). ``class_source``:
-    ``oracle`` (ground-truth labels), ``threshold:N`` (classes with more than N predicted pixels,
-    appendix A.2), ``file:PATH`` (per-image JSON) or ``none``. ``require_dense_gt``: an evaluation image
+    ``oracle`` (ground-truth labels), ``head[:TAU]`` (the model's image classifier, needs the
+    ``classifier`` section), ``threshold[:N]`` (classes with at least N predicted pixels, appendix A.2),
+    ``file:PATH`` (per-image JSON) or ``none``. ``extra_class_sources``: further sources the class-dependent
+    heads are also scored with during training validation (logged as ``val/<head>@<source>/miou``), e.g.
+    ``[oracle]`` as the upper bound beside the honest ``head``. ``require_dense_gt``: an evaluation image
     without a dense mask is an error unless this is false (then it is scored against its scribble).
     """
 
     heads: tuple[str, ...] | None = None
-    class_source: str = Field("oracle", pattern=r"^(oracle|none|threshold(:\d+)?|file:.+)$")
+    class_source: str = Field("oracle", pattern=CLASS_SOURCE_PATTERN)
+    extra_class_sources: tuple[str, ...] = ()
     ms_flip: bool = False
     batch_size: int = Field(1, ge=1)
     require_dense_gt: bool = Field(True, description="false: score images without dense masks against their "
                                                      "scribbles (scribble-pixel accuracy, not mIoU)")
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> "EvalConfig":
+        for spec in (self.class_source, *self.extra_class_sources):
+            if not re.match(CLASS_SOURCE_PATTERN, spec):
+                raise ValueError(f"class source {spec!r} must be oracle, head[:TAU], threshold[:N], file:PATH or none")
+            kind, _, argument = spec.partition(":")
+            if kind == "head" and argument:
+                try:
+                    tau = float(argument)
+                except ValueError:
+                    tau = -1.0
+                if not 0.0 < tau < 1.0:
+                    raise ValueError(f"class source {spec!r}: TAU must be a number strictly between 0 and 1")
+        return self
+
+    def uses_image_classifier(self) -> bool:
+        """Whether a validation class source is ``head``."""
+        return any(spec.partition(":")[0] == "head" for spec in (self.class_source, *self.extra_class_sources))
 
 
 class ExperimentConfig(StrictModel):
@@ -150,6 +177,9 @@ class ExperimentConfig(StrictModel):
     pfa: PFASettings = Field(default_factory=PFASettings, description="used by method pfa")
     gated_crf: GatedCRFSettings | None = Field(None, description="the Gated CRF regulariser (any method); "
                                                                  "null = off")
+    classifier: ImageClassifierSettings | None = Field(
+        None, description="the built-in multi-label image classifier (any method), trained jointly and read "
+                          "by the class source 'head'; null = off")
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig(max_iters=1000)
     eval: EvalConfig = EvalConfig()
@@ -162,6 +192,13 @@ class ExperimentConfig(StrictModel):
                              "starting with a letter or digit, so no '/' and no '..'): the run goes to runs/<name>; "
                              "use --work-dir to put a run somewhere else")
         return name
+
+    @model_validator(mode="after")
+    def _check_classifier_for_head_source(self) -> "ExperimentConfig":
+        if self.classifier is None and self.eval.uses_image_classifier():
+            raise ValueError("eval class source 'head' needs the 'classifier' section (the image classifier it "
+                             "reads); add 'classifier: {}' or choose another class source")
+        return self
 
     def to_yaml(self) -> str:
         """The resolved config as YAML text (loads back to an equal config)."""

@@ -4,10 +4,15 @@
 2. Trains the partial-cross-entropy baseline and PFA with the same tiny MiT, data and schedule
    (``<out>/baseline``, ``<out>/pfa``: ordinary run folders).
 3. Scores both on the validation images against the dense masks: every head each model has; the heads
-   that need the image's class set (PFA's local / global) once with the oracle class source
-   (ground-truth image labels, Tab. 4 "category labels") and once with classes from the prediction-map
-   threshold (Tab. 4).
-4. Prints one table, writes ``<out>/results.json`` and ``<out>/overlay_grid.png`` (Fig.-4 style).
+   that need the image's class set (PFA's local / global) with three class sources: ``oracle``
+   (ground-truth image labels, Tab. 4 "category labels", the upper bound), ``head`` (PFA's built-in image
+   classifier, trained jointly from the scribbles' image labels: the honest row) and ``threshold``
+   (classes with enough pixels in the basic prediction, Tab. 4 "prediction map filtering"); and the
+   classifier's mAP on the validation images.
+4. Prints one table, writes ``<out>/results.json`` (``rows``: model / head / classes / miou ...;
+   ``classifier``: AP per class and mAP) and ``<out>/overlay_grid.png`` (Fig.-4 style).
+
+The pCE baseline is the paper's (Tab. 2): partial cross-entropy only, no image classifier.
 
 The configs are :data:`DEMO_PFA_CONFIG` / :data:`DEMO_BASELINE_OVERRIDES` (the same values as
 ``configs/synthetic_pfa.yaml`` / ``synthetic_baseline.yaml``; a test keeps them equal).
@@ -32,13 +37,12 @@ from scribbleseg.engine.checkpoint import load_model_checkpoint
 from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_eval_dataset, generate_synthetic_set
-from scribbleseg.engine.eval_results import EvalResult
-from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.evaluation import evaluate, evaluate_class_sources
 from scribbleseg.engine.inference import class_dependent, infer_probabilities, resolve_heads
 from scribbleseg.engine.palette_io import denormalize_image
 from scribbleseg.engine.prediction_figures import overlay_grid
 from scribbleseg.engine.trainer import train
-from scribbleseg.methods import BASIC_HEAD, parse_class_source
+from scribbleseg.methods import BASIC_HEAD, default_class_source, default_min_pixels, parse_class_source
 
 DEMO_PFA_CONFIG: dict[str, Any] = {
     "name": "synthetic_pfa",
@@ -59,21 +63,21 @@ DEMO_PFA_CONFIG: dict[str, Any] = {
     },
     "pfa": {"use_local": True, "use_global": True, "warmup_iters": 360, "slots": 5, "topk_ratio": 0.08,
             "momentum": 0.99, "lambda_local": 0.01, "lambda_global": 0.01},
+    "classifier": {"features": "fused", "pooling": "avgmax", "order": "pool_then_score", "lambda_cls": 0.1,
+                   "targets": "crop", "detach": False},
     "optim": {"lr": 1.0e-3, "head_lr_mult": 1, "weight_decay": 0.01, "warmup_iters": 30, "poly_power": 1.0},
     "train": {"max_iters": 1200, "val_interval": 0, "log_interval": 25, "checkpoint_interval": 0, "seed": 0,
               "device": "auto", "best_metric": "val/basic/miou"},
-    "eval": {"heads": None, "class_source": "oracle"},
+    "eval": {"heads": None, "class_source": "head", "extra_class_sources": ["oracle"]},
 }
 DEMO_BASELINE_OVERRIDES: dict[str, Any] = {
     "name": "synthetic_baseline",
     "method": "pce",
+    "classifier": None,
+    "eval": {"class_source": "oracle", "extra_class_sources": []},
 }
+DEMO_CLASS_SOURCES = ("oracle", "head", "threshold")  # upper bound, honest built-in, Tab. 4's filtering
 GRID_IMAGES = 4
-
-
-def threshold_pixels(image_size: int) -> int:
-    """The paper's best threshold (500 px on ~500x500 VOC images, Tab. 4) scaled to the demo's images."""
-    return max(1, round(500 * (image_size / 500) ** 2))
 
 
 def demo_configs(out_dir: Path, seed: int, device: str = "auto",
@@ -115,11 +119,6 @@ class DemoResult:
         raise KeyError(f"no row {model}/{head}/{classes}")
 
 
-def _score(model: torch.nn.Module, dataset, heads: tuple[str, ...], class_source: str,
-           device: str) -> dict[str, EvalResult]:
-    return dict(evaluate(model, dataset, heads=heads, class_source=class_source, device=device))
-
-
 def _heads_of(method) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
     """(heads that need no class set, class-dependent heads) this trained model can run."""
     runnable, _ = resolve_heads(method, None)
@@ -128,20 +127,22 @@ def _heads_of(method) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped
 
 
 def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, info) -> Path:
-    """Fig.-4-style grid: image | scribbles | pCE baseline | PFA basic | PFA's last head (oracle classes) | GT."""
+    """Fig.-4-style grid: image | scribbles | pCE baseline | PFA basic | PFA's last head | GT.
+
+    The last head's classes come from PFA's own classifier when it has one (``head``), else the threshold.
+    """
     count = min(GRID_IMAGES, len(dataset))
     items = [dataset[i] for i in range(count)]
     images = [item["image"].to(device) for item in items]
-    given = torch.stack([item["classes"] for item in items]).to(device)
-    oracle = parse_class_source("oracle")
+    spec = default_class_source(pfa)
     _, dependent = _heads_of(pfa)
     shown = dependent[-1:]
     base_out = infer_probabilities(baseline, images, heads=(BASIC_HEAD,))
-    pfa_out = infer_probabilities(pfa, images, heads=(BASIC_HEAD, *shown), class_source=oracle, given=given)
+    pfa_out = infer_probabilities(pfa, images, heads=(BASIC_HEAD, *shown), class_source=parse_class_source(spec))
     columns = {
         "pCE baseline": [m.cpu().numpy() for m in base_out.labels(BASIC_HEAD)],
         "PFA basic": [m.cpu().numpy() for m in pfa_out.labels(BASIC_HEAD)],
-        **{f"PFA {head} (GT classes)": [m.cpu().numpy() for m in pfa_out.labels(head)] for head in shown},
+        **{f"PFA {head} ({spec} classes)": [m.cpu().numpy() for m in pfa_out.labels(head)] for head in shown},
         "ground truth": [item["mask"].numpy() for item in items],
     }
     scribbles = [read_label_map(sample.scribble, info.num_classes, info.ignore_index)
@@ -149,6 +150,12 @@ def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, info) -> Pa
     return overlay_grid([denormalize_image(item["image"]) for item in items], columns, info.palette, out_path,
                         scribbles=scribbles, row_names=[item["name"] for item in items],
                         ignore_index=info.ignore_index)
+
+
+def _row(model: str, head: str, classes: str, result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """One row of the demo table / ``results.json``."""
+    return {"model": model, "head": head, "classes": classes, "miou": result.miou,
+            "pixel_accuracy": result.pixel_accuracy, "per_class_iou": [float(v) for v in result.per_class_iou]}
 
 
 def _table(rows: list[dict[str, Any]], title: str) -> Table:
@@ -183,28 +190,33 @@ def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "
     console.print("[bold]4/4[/] evaluating on the validation images (dense masks)")
     eval_device = str(next(runs["pfa"].parameters()).device) if device == "auto" else device
     info, val_set = build_eval_dataset(pfa_cfg)
-    size = DEMO_PFA_CONFIG["data"]["synthetic"]["size"]
-    threshold = f"threshold:{threshold_pixels(size)}"
-    plan = []  # (model name, run, heads, class source): plain heads once, class-dependent ones per source
+    rows: list[dict[str, Any]] = []
+    classifiers: dict[str, Any] = {}
     for model_name, key in (("pCE baseline", "baseline"), ("PFA", "pfa")):
-        plain, dependent = _heads_of(runs[key])
-        plan.append((model_name, key, tuple(plain + dependent), "oracle"))
-        if dependent:
-            plan.append((model_name, key, tuple(dependent), threshold))
-    rows = []
-    for model_name, key, heads, source in plan:
-        scores = _score(runs[key], val_set, heads, source, eval_device)
-        dependent = class_dependent(runs[key], heads)
-        for head in heads:
-            result = scores[head]
-            rows.append({"model": model_name, "head": head, "classes": source if head in dependent else "-",
-                         "miou": result.miou, "pixel_accuracy": result.pixel_accuracy,
-                         "per_class_iou": [float(v) for v in result.per_class_iou]})
+        method = runs[key]
+        plain, dependent = _heads_of(method)
+        report = evaluate(method, val_set, heads=plain + dependent, class_source="oracle", device=eval_device)
+        for head in plain:
+            rows.append(_row(model_name, head, "-", report[head]))
+        sources = [spec for spec in DEMO_CLASS_SOURCES if spec != "head" or method.has_image_classifier]
+        table = evaluate_class_sources(method, val_set, sources, heads=dependent, known={"oracle": report},
+                                       device=eval_device)
+        for spec, results in table.items():
+            rows.extend(_row(model_name, head, spec, result) for head, result in results.items())
+        if report.classifier is not None:
+            classifiers[model_name] = report.classifier.to_dict()
     seconds = time.perf_counter() - start
-    console.print(_table(rows, f"synthetic set, {len(val_set)} validation images, training seed {seed}"))
+    size = DEMO_PFA_CONFIG["data"]["synthetic"]["size"]
+    console.print(_table(rows, f"synthetic set, {len(val_set)} validation images, training seed {seed} "
+                               f"(threshold = {default_min_pixels((size, size))} px)"))
+    for model_name, record in classifiers.items():
+        console.print(f"{model_name} image classifier on the validation images: mAP {100 * record['map']:.1f} %, "
+                      f"precision {100 * record['precision']:.1f} % / recall {100 * record['recall']:.1f} % "
+                      f"at p >= {record['threshold']:g}, exact class set {100 * record['exact_set_rate']:.1f} %")
     grid = _write_grid(runs["baseline"], runs["pfa"], val_set, out / "overlay_grid.png", eval_device, info)
     results_path = atomic_write_text(out / "results.json", json.dumps({
         "seed": seed, "seconds": round(seconds, 1), "class_names": list(info.class_names), "rows": rows,
+        "classifier": classifiers.get("PFA"), "classifiers": classifiers,
         "configs": {"baseline": json.loads(baseline_cfg.to_json()), "pfa": json.loads(pfa_cfg.to_json())},
     }, indent=2) + "\n")
     console.print(f"overlay grid: {grid}\nresults: {results_path}\n"

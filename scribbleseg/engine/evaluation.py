@@ -9,7 +9,11 @@ result.
 
 A head that cannot run with this model (see the method's ``heads()``) is skipped; the returned
 :class:`~scribbleseg.engine.eval_results.EvalReport` (a ``dict[str, EvalResult]``) lists it in
-``.skipped`` with the reason.
+``.skipped`` with the reason. A model with an image classifier also gets ``report.classifier``: its AP per
+class and mAP against the image labels of the dense ground truth (gathered over all processes).
+
+:func:`evaluate_class_sources` scores the class-dependent heads under several class sources (e.g. oracle /
+head / threshold / none) so the honest rows and the upper bound sit side by side.
 """
 
 from __future__ import annotations
@@ -20,14 +24,21 @@ import torch
 
 from scribbleseg.engine.confusion import ConfusionAccumulator
 from scribbleseg.engine.distributed import unwrap_model
-from scribbleseg.engine.eval_results import EvalReport, EvalResult
+from scribbleseg.engine.eval_results import ClassifierResult, EvalReport, EvalResult
 from scribbleseg.engine.inference import class_dependent, resolve_heads
 from scribbleseg.engine.label_inference import infer_labels
 from scribbleseg.engine.sliding_window import SlideSettings
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.methods import ClassSource, parse_class_source
+from scribbleseg.methods import (
+    BASIC_HEAD,
+    DEFAULT_HEAD_THRESHOLD,
+    ClassSource,
+    HeadClassSource,
+    check_source_fits,
+    parse_class_source,
+)
 
-__all__ = ["DEFAULT_MS_SCALES", "evaluate"]
+__all__ = ["DEFAULT_MS_SCALES", "comparison_sources", "evaluate", "evaluate_class_sources"]
 
 # SegFormer's multi-scale test ratios (used when ms_flip is on and no scales are given)
 DEFAULT_MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -112,6 +123,7 @@ def evaluate(
                           f"{len(class_names)} ({', '.join(class_names[:5])}, ...)")
     source = class_source if isinstance(class_source, ClassSource) else parse_class_source(class_source, class_names)
     source_name = class_source if isinstance(class_source, str) else type(class_source).__name__
+    check_source_fits(source, model)
     runnable, skipped = resolve_heads(model, heads)
     dependent = class_dependent(model, runnable)
     view_scales = tuple(float(s) for s in scales)
@@ -124,6 +136,8 @@ def evaluate(
     model.eval()
     accumulators = {head: ConfusionAccumulator(len(class_names), ignore_index, model_device) for head in runnable}
     indices = list(_shard(dataset, shard))
+    image_scores = torch.zeros(len(dataset), model.num_classes, device=model_device)  # [L, K], this rank's rows
+    image_labels = torch.zeros(len(dataset), model.num_classes, device=model_device)
     batches = [indices[start:start + batch_size] for start in range(0, len(indices), batch_size)]
     augment_notes: list[str] = []
     scored_against_scribbles = False
@@ -144,6 +158,10 @@ def evaluate(
                 slide=slide if slide is not None else SlideSettings(), tile_batch=batch_size)
             augment_notes.extend(note for note in output.notes if note not in augment_notes)
             slid_images += sum(output.slid)
+            if output.image_logits is not None:
+                rows = torch.as_tensor(batch_indices, device=model_device)
+                image_scores[rows] = torch.sigmoid(output.image_logits.to(model_device).float())
+                image_labels[rows] = given.to(model_device).float()
             for head in runnable:
                 for item, name, label in zip(items, names, output.labels[head]):
                     mask = torch.as_tensor(item["mask"]).to(model_device)
@@ -160,13 +178,21 @@ def evaluate(
     distributed = torch.distributed
     if distributed.is_available() and distributed.is_initialized():
         distributed.all_reduce(count)
+        if model.has_image_classifier:
+            distributed.all_reduce(image_scores)  # each row is written by exactly one rank
+            distributed.all_reduce(image_labels)
     common_notes = ["some images have no dense ground truth and were scored against their scribbles"] \
         if scored_against_scribbles else []
+    classifier = None
+    if model.has_image_classifier:
+        threshold = source.threshold if isinstance(source, HeadClassSource) else DEFAULT_HEAD_THRESHOLD
+        classifier = ClassifierResult(image_scores.double().cpu().numpy(), image_labels.cpu().numpy() > 0.5,
+                                      class_names, background_index=source.background_index, threshold=threshold)
     if slid_images:
         tiling = slide if slide is not None else SlideSettings()
         common_notes.append(f"{slid_images} image(s) predicted tile by tile ({tiling.tile} px tiles, stride "
                             f"{tiling.step}, {tiling.blend} blending)")
-    report = EvalReport(skipped=skipped)
+    report = EvalReport(skipped=skipped, classifier=classifier)
     for head in runnable:
         accumulators[head].all_reduce()
         report[head] = EvalResult(
@@ -174,3 +200,53 @@ def evaluate(
             class_names=class_names, num_images=int(count.item()), scales=view_scales, flip=ms_flip,
             notes=common_notes + (augment_notes if head in dependent else []))
     return report
+
+
+def comparison_sources(method, main_source: str) -> list[str]:
+    """The class sources of the side-by-side table: ``main_source`` first, then oracle, head (for a model
+    with an image classifier), threshold and none, each kind once."""
+    kinds = ["oracle", "head", "threshold", "none"] if unwrap_model(method).has_image_classifier \
+        else ["oracle", "threshold", "none"]
+    main_kind = main_source.partition(":")[0]
+    return [main_source] + [kind for kind in kinds if kind != main_kind]
+
+
+def evaluate_class_sources(method, dataset, sources: Sequence[str], *, heads: Sequence[str] | None = None,
+                           known: dict[str, EvalReport] | None = None, **options) -> dict[str, dict[str, EvalResult]]:
+    """Class source -> {class-dependent head -> result} for every spec of ``sources``.
+
+    ``known`` holds reports already computed (source -> report; reused, not rescored). ``none`` needs no
+    pass: without classes the augmented heads *are* the basic prediction (Tab. 4 "Without Augmented"), so
+    its rows are the basic head's result relabelled (from a known report, else one basic-only pass). Other
+    ``options`` go to :func:`evaluate`. Sources the model cannot use (``head`` without a classifier) are
+    left out.
+    """
+    model = unwrap_model(method)
+    runnable, _ = resolve_heads(model, heads)
+    dependent = class_dependent(model, runnable)
+    known = dict(known or {})
+    table: dict[str, dict[str, EvalResult]] = {}
+    if not dependent:
+        return table
+    for spec in sources:
+        if spec.partition(":")[0] == "head" and not model.has_image_classifier:
+            continue
+        if spec == "none":
+            basic = next((report[BASIC_HEAD] for report in known.values() if BASIC_HEAD in report), None)
+            if basic is None:
+                basic = evaluate(model, dataset, heads=[BASIC_HEAD], class_source="none", **options)[BASIC_HEAD]
+            table[spec] = {head: _relabelled(basic, head, spec) for head in dependent}
+            continue
+        report = known.get(spec)
+        if report is None:
+            report = evaluate(model, dataset, heads=dependent, class_source=spec, **options)
+            known[spec] = report
+        table[spec] = {head: report[head] for head in dependent if head in report}
+    return table
+
+
+def _relabelled(result: EvalResult, head: str, class_source: str) -> EvalResult:
+    """``result`` (the basic head's) presented as ``head`` under ``class_source`` (same confusion)."""
+    return EvalResult(head=head, class_source=class_source, confusion=result.confusion,
+                      class_names=result.class_names, num_images=result.num_images, scales=result.scales,
+                      flip=result.flip, notes=[f"class source '{class_source}' gives no classes: equals basic"])

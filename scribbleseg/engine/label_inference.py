@@ -32,11 +32,14 @@ class LabelMaps:
         labels: head -> ``N`` label maps ``[H_i, W_i]`` (int64 from whole images, uint8 from tiled ones).
         slid: ``N`` flags, True where the image was predicted tile by tile.
         notes: remarks about what the heads mean with this class source.
+        image_logits: ``[N, K]`` float32 image-classifier logits (view-averaged for whole images, the
+            maximum over tiles for tiled ones), or ``None`` (no classifier).
     """
 
     labels: dict[str, list[Tensor]]
     slid: list[bool]
     notes: list[str] = field(default_factory=list)
+    image_logits: Tensor | None = None
 
 
 @torch.no_grad()
@@ -62,6 +65,7 @@ def infer_labels(
     labels: dict[str, list[Tensor | None]] = {head: [None] * len(images) for head in heads}
     notes = head_notes(method, heads, source)
     whole = [index for index, tiled in enumerate(slid) if not tiled]
+    image_logits: list[Tensor | None] = [None] * len(images)
     if whole:
         output = infer_probabilities(
             method, [images[index] for index in whole], heads=heads, class_source=source,
@@ -70,15 +74,21 @@ def infer_labels(
         for head in heads:
             for index, label in zip(whole, output.labels(head)):
                 labels[head][index] = label
+        if output.image_logits is not None:
+            for index, row in zip(whole, output.image_logits.float()):
+                image_logits[index] = row
     for index in (index for index, tiled in enumerate(slid) if tiled):
         assert slide is not None
         image = images[index]
         sinks = {head: LabelSink(int(image.shape[-2]), int(image.shape[-1]), method.num_classes) for head in heads}
-        slide_infer(method, TensorTiles(image), {head: [sink] for head, sink in sinks.items()}, settings=slide,
+        result = slide_infer(method, TensorTiles(image), {head: [sink] for head, sink in sinks.items()}, settings=slide,
                     class_source=source, name=names[index] if names is not None else None,
                     given=given[index:index + 1] if given is not None else None, scales=scales, flip=flip,
                     amp=amp, tile_batch=tile_batch)
         for head, sink in sinks.items():
             labels[head][index] = sink.labels
+        if result.image_logits is not None:
+            image_logits[index] = result.image_logits[0].float()
+    scores = torch.stack(image_logits) if image_logits and all(row is not None for row in image_logits) else None
     return LabelMaps(labels={head: [label for label in maps if label is not None] for head, maps in labels.items()},
-                     slid=slid, notes=notes)
+                     slid=slid, notes=notes, image_logits=scores)

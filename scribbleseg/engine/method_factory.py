@@ -15,7 +15,13 @@ from torch import nn
 
 from scribbleseg.engine.config_schema import ExperimentConfig, ModelConfig
 from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
-from scribbleseg.methods import GatedCRFRegulariser, PartialCEMethod, Regulariser, SegmentationMethod
+from scribbleseg.methods import (
+    GatedCRFRegulariser,
+    ImageClassification,
+    PartialCEMethod,
+    Regulariser,
+    SegmentationMethod,
+)
 from scribbleseg.models import load_encoder_weights
 from scribbleseg.models.network_builders import build_backbone, build_decoder
 from scribbleseg.pfa import PFAMethod
@@ -39,16 +45,26 @@ def build_regularisers(cfg: ExperimentConfig) -> list[Regulariser]:
     return [GatedCRFRegulariser(cfg.gated_crf, IMAGENET_MEAN, IMAGENET_STD)]
 
 
+def build_classifier(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module,
+                     num_classes: int) -> ImageClassification | None:
+    """The image classifier of ``cfg`` (section ``classifier``; ``None`` when the section is null)."""
+    if cfg.classifier is None:
+        return None
+    return ImageClassification(cfg.classifier, tuple(encoder.out_channels), int(head.feature_channels), num_classes)
+
+
 def _build_pce(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_classes: int,
                ignore_index: int) -> SegmentationMethod:
     return PartialCEMethod(encoder, head, num_classes, ignore_index=ignore_index,
-                           regularisers=build_regularisers(cfg))
+                           regularisers=build_regularisers(cfg),
+                           classifier=build_classifier(cfg, encoder, head, num_classes))
 
 
 def _build_pfa(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_classes: int,
                ignore_index: int) -> SegmentationMethod:
     return PFAMethod(encoder, head, num_classes, settings=cfg.pfa, ignore_index=ignore_index,
-                     regularisers=build_regularisers(cfg))
+                     regularisers=build_regularisers(cfg),
+                     classifier=build_classifier(cfg, encoder, head, num_classes))
 
 
 METHOD_BUILDERS: dict[str, MethodBuilder] = {"pce": _build_pce, "pfa": _build_pfa}
@@ -70,4 +86,6 @@ def model_descriptor(cfg: ExperimentConfig) -> dict[str, Any]:
     }
     if cfg.method == "pfa":
         descriptor["pfa"] = cfg.pfa.architecture()
+    if cfg.classifier is not None:  # absent key = no classifier, as in checkpoints written before it existed
+        descriptor["classifier"] = cfg.classifier.architecture()
     return descriptor

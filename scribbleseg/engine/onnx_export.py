@@ -13,9 +13,11 @@ Outputs (names in :mod:`scribbleseg.engine.onnx_metadata`): ``logits_basic [N, K
 ``image_logits [N, K]`` when the method has an image-level classifier. ``h, w`` = input size / output stride.
 
 A class-dependent head needs its class set inside the graph, so only class sources that can be computed
-from the image itself qualify (:data:`IN_GRAPH_CLASS_SOURCES`): ``threshold:N`` counts the argmax pixels
-of the basic prediction upsampled to the *input* size (the whole input, padding included; the PyTorch
-path counts the image's own pixels). ``oracle`` (ground truth) and ``file:`` (per-image lists) are refused.
+from the image itself qualify (:data:`IN_GRAPH_CLASS_SOURCES`): ``head[:TAU]`` thresholds the built-in
+image classifier's probabilities (the graph holds the classifier); ``threshold:N`` counts the argmax
+pixels of the basic prediction upsampled to the *input* size (the whole input, padding included; the
+PyTorch path counts the image's own pixels; ``threshold`` without N is stored as ``threshold:500``, a fixed
+count, where the PyTorch path scales its default to the image's area). ``oracle`` (ground truth) and ``file:`` (per-image lists) are refused.
 """
 
 from __future__ import annotations
@@ -50,8 +52,10 @@ from scribbleseg.methods import (
     BASIC_HEAD,
     ClassChooser,
     ClassSource,
+    HeadClassSource,
     NoClassSource,
     PredictionThresholdClassSource,
+    check_source_fits,
     SegmentationMethod,
     parse_class_source,
 )
@@ -83,6 +87,7 @@ class GraphChooserEntry:
 #: class sources that can run inside the graph, by source type (one entry per source)
 IN_GRAPH_CLASS_SOURCES: dict[type[ClassSource], GraphChooserEntry] = {
     PredictionThresholdClassSource: GraphChooserEntry("threshold:N", _at_input_size),
+    HeadClassSource: GraphChooserEntry("head[:TAU]", _at_input_size),  # the image classifier's own output
 }
 
 
@@ -166,6 +171,7 @@ def graph_chooser_factory(method: SegmentationMethod, head: str, spec: str) -> t
     if isinstance(source, NoClassSource):
         raise ConfigError(f"class source 'none' gives head {head!r} no class set, so it would equal the basic "
                           f"prediction; export --head basic, or a class source computed in the graph: {in_graph}")
+    check_source_fits(source, method)
     entry = IN_GRAPH_CLASS_SOURCES.get(type(source))
     if entry is None:
         raise ConfigError(f"class source {spec!r} cannot be computed inside the graph; use one of: {in_graph}")

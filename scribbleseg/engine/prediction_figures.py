@@ -107,15 +107,15 @@ def _label_panel(rgb: np.ndarray, label, palette, ignore_index: int, alpha: floa
 def plot_run_predictions(
     run_dir: str | Path,
     *,
-    class_source: str = "threshold:500",
+    class_source: str | None = None,
     num_images: int = 4,
     device: str | torch.device = "cpu",
 ) -> tuple[Path | None, str]:
     """Overlay grid of a run's checkpoint on its first validation images: ``figures/predictions.png``.
 
     Columns: image | scribbles (when the data set has them) | the basic head | the model's last runnable
-    class-dependent head (the most refined prediction the method offers), classes from ``class_source`` |
-    ground truth. Returns ``(path, what was drawn)`` or ``(None, why not)`` when the run has no checkpoint
+    class-dependent head (the most refined prediction the method offers), classes from ``class_source``
+    (default: ``head`` when the model has an image classifier, else ``threshold``) | ground truth. Returns ``(path, what was drawn)`` or ``(None, why not)`` when the run has no checkpoint
     or its validation data cannot be opened.
     """
     from scribbleseg.data import read_label_map
@@ -123,7 +123,7 @@ def plot_run_predictions(
     from scribbleseg.engine.data_factory import build_eval_dataset
     from scribbleseg.engine.inference import class_dependent, infer_probabilities, resolve_heads
     from scribbleseg.engine.palette_io import denormalize_image
-    from scribbleseg.methods import BASIC_HEAD, parse_class_source
+    from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
 
     layout = RunLayout(Path(run_dir))
     checkpoint = layout.best_or_last()
@@ -134,7 +134,10 @@ def plot_run_predictions(
         info, dataset = build_eval_dataset(cfg)
     except DataError as err:
         return None, f"validation data not available ({err})"
+    if class_source is None:
+        class_source = default_class_source(method)
     source = parse_class_source(class_source, info.class_names)
+    check_source_fits(source, method)
     runnable, _ = resolve_heads(method, None)
     dependent = class_dependent(method, runnable)
     heads = (BASIC_HEAD,) + tuple(dependent[-1:])

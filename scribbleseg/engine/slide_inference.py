@@ -51,11 +51,14 @@ class SlideResult:
         present: ``[1, K]`` bool class set of the class-dependent heads, or ``None`` (none used).
         tiles: number of tiles per pass.
         passes: network passes over the tiles (1, or 2 with class-dependent heads).
+        image_logits: ``[1, K]`` image-classifier logits of the image (maximum over its tiles: a class
+            seen in any tile is in the image), or ``None`` (no classifier).
     """
 
     present: Tensor | None
     tiles: int
     passes: int
+    image_logits: Tensor | None = None
 
 
 class _TileRows:
@@ -137,14 +140,14 @@ def slide_infer(
     basic_rows = rows([BASIC_HEAD], None)
     stitch(grid, window, num_classes, basic_rows, {BASIC_HEAD: basic_sinks})
     if counts is None or evidence is None:
-        return SlideResult(None, len(grid), 1)
+        return SlideResult(None, len(grid), 1, basic_rows.image_logits)
     present = source.classes(Evidence(evidence.log_probabilities[None], basic_rows.image_logits,
                                       pixel_counts=counts.counts[None]),
                              (tiles.height, tiles.width), names=[name] if name is not None else None,
                              given=given)
     if present is None:
         stitch(grid, window, num_classes, rows([BASIC_HEAD], None), {BASIC_HEAD: dependent_sinks})
-        return SlideResult(None, len(grid), 2)
+        return SlideResult(None, len(grid), 2, basic_rows.image_logits)
     present = present.to(device=device, dtype=torch.bool)
     stitch(grid, window, num_classes, rows(dependent, present), {head: sinks[head] for head in dependent})
-    return SlideResult(present, len(grid), 2)
+    return SlideResult(present, len(grid), 2, basic_rows.image_logits)

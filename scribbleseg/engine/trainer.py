@@ -57,7 +57,7 @@ from scribbleseg.engine.distributed import (
     shutdown_distributed,
     wrap_model,
 )
-from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.evaluation import evaluate, evaluate_class_sources
 from scribbleseg.engine.interrupts import (
     StopSignals,
     TrainingInterrupted,
@@ -166,6 +166,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
 
         self.step = 0
+        self.warned: set[str] = set()  # keys of the method's training warnings already printed
         self.phase_name: str | None = None
         self.skipped_total = 0
         self.best_value: float | None = None
@@ -375,6 +376,10 @@ class Trainer:
         row.update(self.model.training_summary())
         row.update({"skipped_nonfinite": self.skipped_total, "it_per_s": round(its_per_s, 3)})
         logger.log_train(row)
+        for key, text in self.model.training_warnings(self.step, self.total_steps).items():
+            if key not in self.warned:  # each warning once per run
+                self.warned.add(key)
+                logger.message(f"warning: {text}")
 
     def _validate(self, logger: RunLogger) -> dict[str, float]:
         """Score the validation set (``evaluate`` shards it over ranks and all-reduces); update ``best``.
@@ -388,10 +393,12 @@ class Trainer:
                                class_source=self.cfg.eval.class_source,
                                ms_flip=self.cfg.eval.ms_flip, device=str(self.device),
                                batch_size=self.cfg.eval.batch_size, amp=self.amp_dtype is not None)
+            extra = self._validate_extra_sources(results)
         finally:
             self.model.train()
             restore_rng_state(rng)
         metrics = {f"val/{head}/miou": float(result.miou) for head, result in results.items()}
+        metrics.update(extra)
         logger.log_eval(self.step, metrics)
         value = metrics.get(self.cfg.train.best_metric)
         if value is not None and (self.best_value is None or value > self.best_value):
@@ -399,6 +406,20 @@ class Trainer:
             if self.ctx.is_main:
                 save_model_checkpoint(self.layout.best, self.model, self.cfg,
                                       self._meta(self.phase_name, metrics))
+        return metrics
+
+    def _validate_extra_sources(self, results) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        """``val/<head>@<source>/miou`` for ``eval.extra_class_sources`` and ``val/classifier/map``."""
+        metrics: dict[str, float] = {}
+        if results.classifier is not None:
+            metrics["val/classifier/map"] = float(results.classifier.map)
+        extra = [spec for spec in self.cfg.eval.extra_class_sources if spec != self.cfg.eval.class_source]
+        table = evaluate_class_sources(self.model, self.val_set, extra, heads=self.cfg.eval.heads,
+                                       known={self.cfg.eval.class_source: results}, ms_flip=self.cfg.eval.ms_flip,
+                                       device=str(self.device), batch_size=self.cfg.eval.batch_size,
+                                       amp=self.amp_dtype is not None) if extra else {}
+        for spec, by_head in table.items():
+            metrics.update({f"val/{head}@{spec}/miou": float(result.miou) for head, result in by_head.items()})
         return metrics
 
     def _meta(self, phase: str | None, metrics: dict[str, float]) -> dict[str, Any]:

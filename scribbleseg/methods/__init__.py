@@ -6,19 +6,26 @@ builds PFA on top of it and the engine drives every method through it (docs/ARCH
 """
 
 from scribbleseg.methods.class_sources import (
+    DEFAULT_HEAD_THRESHOLD,
     ClassSource,
     FileClassSource,
+    HeadClassSource,
     NoClassSource,
     OracleClassSource,
     PredictionThresholdClassSource,
+    check_source_fits,
+    default_class_source,
+    default_min_pixels,
     parse_class_source,
 )
 from scribbleseg.methods.contract import (
     BASIC_HEAD,
+    CLASSIFIER_LOSS,
     TOTAL_LOSS,
     ClassChooser,
     Evidence,
     HeadInfo,
+    NetworkOutput,
     Prediction,
     SegmentationMethod,
     StateSnapshot,
@@ -27,6 +34,7 @@ from scribbleseg.methods.contract import (
 )
 from scribbleseg.methods.gated_crf import GatedCRFKernel, GatedCRFSettings, default_kernels, gated_crf_loss
 from scribbleseg.methods.gated_crf_regulariser import GatedCRFRegulariser
+from scribbleseg.methods.image_classification import ImageClassification, ImageClassifierSettings
 from scribbleseg.methods.logit_resizing import upsample_logits
 from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.pce_method import PartialCEMethod
@@ -34,6 +42,8 @@ from scribbleseg.methods.regularisers import Regulariser, add_regularisers
 
 __all__ = [
     "BASIC_HEAD",
+    "CLASSIFIER_LOSS",
+    "DEFAULT_HEAD_THRESHOLD",
     "TOTAL_LOSS",
     "ClassChooser",
     "ClassSource",
@@ -42,7 +52,11 @@ __all__ = [
     "GatedCRFKernel",
     "GatedCRFRegulariser",
     "GatedCRFSettings",
+    "HeadClassSource",
     "HeadInfo",
+    "ImageClassification",
+    "ImageClassifierSettings",
+    "NetworkOutput",
     "NoClassSource",
     "OracleClassSource",
     "PartialCEMethod",
@@ -54,6 +68,9 @@ __all__ = [
     "StepResult",
     "TrainBatch",
     "add_regularisers",
+    "check_source_fits",
+    "default_class_source",
+    "default_min_pixels",
     "default_kernels",
     "gated_crf_loss",
     "parse_class_source",

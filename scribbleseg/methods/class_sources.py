@@ -4,13 +4,20 @@ At training time the scribbles tell which classes an image holds; at inference t
 same ``[N, K]`` bool mask from somewhere else. One pluggable choice, built with :func:`parse_class_source`:
 
 * ``"oracle"``: the ground-truth class labels given by the caller (Tab. 4 "Category Labels", an upper bound).
+* ``"head[:TAU]"``: classes whose probability from the model's own image classifier (the ``classifier``
+  section, :mod:`scribbleseg.methods.image_classification`) is at least ``TAU`` (default
+  :data:`DEFAULT_HEAD_THRESHOLD`); the honest built-in counterpart of Tab. 4's Q2L / MCAR rows.
 * ``"threshold:N"``: classes with at least ``N`` pixels in the basic prediction at full image resolution
-  (Tab. 4 "Prediction Map Filtering"; ``N = 500`` is the paper's best; ``"threshold"`` alone means 500).
+  (Tab. 4 "Prediction Map Filtering"; ``N = 500`` is the paper's best on VOC). ``"threshold"`` alone scales
+  those 500 pixels to the image's area: 500 on a 500x375 image (the typical VOC size), 44 on a 128x128 one
+  (:func:`default_min_pixels`). predict, plot and the demo all use this one default.
 * ``"file:PATH"``: a JSON object mapping image name (with or without extension) to a list of class ids or
   class names, e.g. the output of an external multi-label classifier (Tab. 4 Q2L / MCAR rows).
 * ``"none"``: no class information, so no prototype augmentation (Tab. 4 "Without Augmented").
 
 The background class (index 0) is always present for every source except ``none``.
+:func:`default_class_source` is what predict and plot use when no source is given: ``head`` for a model
+with an image classifier, else ``threshold``.
 """
 
 from __future__ import annotations
@@ -24,10 +31,21 @@ import torch
 from torch import Tensor
 
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.methods.contract import Evidence
+from scribbleseg.methods.contract import Evidence, SegmentationMethod
 from scribbleseg.methods.logit_resizing import upsample_logits
 
-DEFAULT_MIN_PIXELS = 500
+DEFAULT_MIN_PIXELS = 500  # Tab. 4's best pixel threshold on VOC ...
+REFERENCE_IMAGE_PIXELS = 500 * 375  # ... whose typical image is 500 x 375
+DEFAULT_HEAD_THRESHOLD = 0.5  # class probability of the image classifier (docs/pfa.md: the sweep behind it)
+SOURCE_SPECS = "'oracle', 'head[:TAU]', 'threshold[:N]', 'file:PATH' or 'none'"
+NO_CLASSIFIER_MESSAGE = ("class source 'head' needs the model's image classifier, but this model has none (it was "
+                         "trained without a 'classifier' config section); use threshold[:N], file:PATH or oracle")
+
+
+def default_min_pixels(image_size: tuple[int, int]) -> int:
+    """The default pixel threshold for an ``(H, W)`` image: Tab. 4's 500 px per 500 x 375 px, at least 1."""
+    height, width = image_size
+    return max(1, round(DEFAULT_MIN_PIXELS * height * width / REFERENCE_IMAGE_PIXELS))
 
 
 class ClassSource(ABC):
@@ -36,6 +54,7 @@ class ClassSource(ABC):
     background_index: int = 0
 
     needs_ground_truth: bool = False
+    needs_image_classifier: bool = False
 
     @abstractmethod
     def classes(
@@ -74,24 +93,49 @@ class OracleClassSource(ClassSource):
         return self._with_background(given.to(device=basic_logits.device, dtype=torch.bool))
 
 
+class HeadClassSource(ClassSource):
+    """Classes whose image-classifier probability ``sigmoid(logit)`` is at least ``threshold``."""
+
+    needs_image_classifier = True
+
+    def __init__(self, threshold: float = DEFAULT_HEAD_THRESHOLD) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise ConfigError(f"class source head:TAU needs 0 < TAU < 1, got {threshold}")
+        self.threshold = float(threshold)
+
+    def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
+        if evidence.image_logits is None:
+            raise ConfigError(NO_CLASSIFIER_MESSAGE)
+        probabilities = torch.sigmoid(evidence.image_logits.detach().float())
+        return self._with_background(probabilities >= self.threshold)
+
+
 class PredictionThresholdClassSource(ClassSource):
     """Classes with at least ``min_pixels`` argmax pixels of the basic prediction at full resolution
-    (``evidence.pixel_counts`` when given, else counted on ``evidence.basic`` upsampled to the image)."""
+    (``evidence.pixel_counts`` when given, else counted on ``evidence.basic`` upsampled to the image).
 
-    def __init__(self, min_pixels: int = DEFAULT_MIN_PIXELS) -> None:
-        if min_pixels < 0:
+    ``min_pixels=None``: :func:`default_min_pixels` of each image's size.
+    """
+
+    def __init__(self, min_pixels: int | None = None) -> None:
+        if min_pixels is not None and min_pixels < 0:
             raise ConfigError(f"class source threshold must be >= 0 pixels, got {min_pixels}")
         self.min_pixels = min_pixels
 
+    def pixels_for(self, image_size: tuple[int, int]) -> int:
+        """The pixel count a class needs in an image of ``(H, W)``."""
+        return default_min_pixels(image_size) if self.min_pixels is None else self.min_pixels
+
     def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
         if evidence.pixel_counts is not None:  # counted by the caller at full resolution
-            return self._with_background(evidence.pixel_counts.to(evidence.basic.device) >= self.min_pixels)
+            return self._with_background(evidence.pixel_counts.to(evidence.basic.device)
+                                         >= self.pixels_for(tuple(image_size)))
         basic_logits = evidence.basic
         batch, num_classes = basic_logits.shape[:2]
         labels = upsample_logits(basic_logits.detach().float(), tuple(image_size)).argmax(1).flatten(1)
         counts = torch.zeros(batch, num_classes, dtype=torch.long, device=labels.device)
         counts.scatter_add_(1, labels, torch.ones_like(labels))
-        return self._with_background(counts >= self.min_pixels)
+        return self._with_background(counts >= self.pixels_for(tuple(image_size)))
 
 
 class FileClassSource(ClassSource):
@@ -162,15 +206,27 @@ class NoClassSource(ClassSource):
 
 
 def parse_class_source(spec: str, class_names: Sequence[str] | None = None) -> ClassSource:
-    """Build a source from ``"oracle" | "threshold[:N]" | "file:PATH" | "none"`` (ConfigError otherwise)."""
+    """Build a source from ``"oracle" | "head[:TAU]" | "threshold[:N]" | "file:PATH" | "none"``.
+
+    Raises ConfigError for anything else.
+    """
     if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"class source must be 'oracle', 'threshold:N', 'file:PATH' or 'none', got {spec!r}")
-    kind, _, argument = spec.strip().partition(":")
+        raise ConfigError(f"class source must be {SOURCE_SPECS}, got {spec!r}")
+    kind, colon, argument = spec.strip().partition(":")
     kind = kind.lower()
+    if colon and not argument:
+        raise ConfigError(f"class source {spec!r}: nothing after ':' (give e.g. head:0.5, threshold:500, file:PATH)")
     if kind == "oracle" and not argument:
         return OracleClassSource()
     if kind == "none" and not argument:
         return NoClassSource()
+    if kind == "head":
+        if not argument:
+            return HeadClassSource()
+        try:
+            return HeadClassSource(float(argument))
+        except ValueError:
+            raise ConfigError(f"class source {spec!r}: TAU must be a probability between 0 and 1") from None
     if kind == "threshold":
         if not argument:
             return PredictionThresholdClassSource()
@@ -182,4 +238,15 @@ def parse_class_source(spec: str, class_names: Sequence[str] | None = None) -> C
         if not argument:
             raise ConfigError(f"class source {spec!r}: give the JSON path as 'file:PATH'")
         return FileClassSource(argument, class_names)
-    raise ConfigError(f"class source must be 'oracle', 'threshold:N', 'file:PATH' or 'none', got {spec!r}")
+    raise ConfigError(f"class source must be {SOURCE_SPECS}, got {spec!r}")
+
+
+def check_source_fits(source: ClassSource, method: SegmentationMethod) -> None:
+    """ConfigError when ``source`` needs an image classifier that ``method`` does not have."""
+    if source.needs_image_classifier and not method.has_image_classifier:
+        raise ConfigError(NO_CLASSIFIER_MESSAGE)
+
+
+def default_class_source(method: SegmentationMethod) -> str:
+    """``"head"`` for a model with an image classifier, else ``"threshold"`` (predict's and plot's default)."""
+    return "head" if method.has_image_classifier else "threshold"

@@ -13,6 +13,7 @@ Training::
     result.parts                            # detached scalars, keys = method.loss_names()
     result.phase                            # e.g. "warmup" / "local" / "global", or None
     method.training_summary()               # extra numbers for metrics.jsonl (e.g. bank fill state)
+    method.training_warnings(step, total)   # problems worth one printed warning (e.g. a stalled phase)
 
 Inference::
 
@@ -20,11 +21,17 @@ Inference::
     prediction = method.infer(images, heads=("basic", ...), classes=chooser_or_mask_or_None)
     prediction.logits[head]                 # [N, K, h, w] at the decoder's resolution
     prediction.present                      # [N, K] bool class set the class-dependent heads used
+    prediction.image_logits                 # [N, K] the image classifier's logits, or None
 
 A head with ``uses_classes`` needs an image-level class set: ``classes`` is either a ``[N, K]`` bool
 mask, a :data:`ClassChooser` that picks it from the :class:`Evidence` of the basic pass (the engine's
 class sources: oracle labels, prediction-map threshold, file, image classifier), or ``None`` (no class
 information: such heads are not computed and the engine reports the basic prediction for them).
+
+Image classifier: a method built with ``classifier=`` (:class:`~scribbleseg.methods.image_classification.ImageClassification`)
+adds ``lambda_cls * BCE`` (loss part ``"cls"``) to its training loss through :meth:`SegmentationMethod.add_classifier_loss`
+and returns image-level logits at inference (:attr:`Prediction.image_logits`, :attr:`Evidence.image_logits`),
+which the class source ``head`` thresholds.
 """
 
 from __future__ import annotations
@@ -32,15 +39,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from scribbleseg.errors import ConfigError
 
+if TYPE_CHECKING:
+    from scribbleseg.methods.image_classification import ImageClassification
+
 BASIC_HEAD = "basic"
 TOTAL_LOSS = "total"
+CLASSIFIER_LOSS = "cls"
 
 
 @dataclass
@@ -74,6 +85,21 @@ class TrainBatch:
         moved = {item.name: getattr(self, item.name) for item in fields(self)}
         return TrainBatch(**{name: None if value is None else value.to(device, non_blocking=non_blocking)
                              for name, value in moved.items()})
+
+
+@dataclass
+class NetworkOutput:
+    """One forward of encoder and decoder.
+
+    Attributes:
+        stages: the encoder's stage maps, stage 1 first (``[N, C_i, H_i, W_i]``).
+        features: fused features ``F [N, D, h, w]``.
+        basic: basic logits ``[N, K, h, w]``.
+    """
+
+    stages: Sequence[Tensor]
+    features: Tensor
+    basic: Tensor
 
 
 @dataclass
@@ -157,13 +183,16 @@ class SegmentationMethod(nn.Module, ABC):
     """Base of every method: an encoder + decoder (``encoder``, ``head``) and the contract above.
 
     Subclasses set :attr:`method_name` and implement :meth:`loss_names` and :meth:`training_step`;
-    methods with more heads than ``basic`` override :meth:`heads` and :meth:`infer_heads`.
+    methods with more heads than ``basic`` override :meth:`heads` and :meth:`infer_heads`. A subclass
+    that accepts a ``classifier`` calls :meth:`add_classifier_loss` in its training step and lists
+    :meth:`classifier_loss_names` in its loss names.
 
     Args:
         encoder: backbone, ``encoder(images [N, 3, H, W]) -> 4 stage maps``.
         head: decoder with ``fuse(stage_maps) -> F [N, D, h, w]`` and ``classify(F) -> [N, K, h, w]``.
         num_classes: ``K``, background included.
         ignore_index: label value of unscribbled pixels.
+        classifier: the multi-label image classifier trained with the method, or ``None``.
     """
 
     method_name: ClassVar[str] = "method"
@@ -173,7 +202,8 @@ class SegmentationMethod(nn.Module, ABC):
     #: :meth:`traceable`.
     static_shapes: bool = False
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, ignore_index: int = 255) -> None:
+    def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, ignore_index: int = 255,
+                 classifier: "ImageClassification | None" = None) -> None:
         super().__init__()
         if num_classes < 1:
             raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
@@ -181,6 +211,7 @@ class SegmentationMethod(nn.Module, ABC):
         self.ignore_index = int(ignore_index)
         self.encoder = encoder
         self.head = head
+        self.image_classifier = classifier
         self._snapshot: StateSnapshot | None = None
 
     # ----------------------------------------------------------------------------------- network
@@ -189,10 +220,16 @@ class SegmentationMethod(nn.Module, ABC):
         """Channels ``D`` of the decoder's fused features."""
         return int(self.head.feature_channels)
 
+    def run_network(self, images: Tensor) -> NetworkOutput:
+        """Encoder stage maps, fused features ``F [N, D, h, w]`` and basic logits ``[N, K, h, w]``."""
+        stages = self.encoder(images)
+        features = self.head.fuse(stages)
+        return NetworkOutput(stages, features, self.head.classify(features))
+
     def encode(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Fused features ``F [N, D, h, w]`` and basic logits ``[N, K, h, w]``."""
-        features = self.head.fuse(self.encoder(images))
-        return features, self.head.classify(features)
+        network = self.run_network(images)
+        return network.features, network.basic
 
     # ---------------------------------------------------------------------------------- training
     @abstractmethod
@@ -207,14 +244,44 @@ class SegmentationMethod(nn.Module, ABC):
         """Extra numbers about the method's state for the training log (none by default)."""
         return {}
 
+    def training_warnings(self, iteration: int, total_iterations: int) -> dict[str, str]:
+        """Problems with the training state at ``iteration`` of ``total_iterations``: stable key -> message.
+
+        None by default. The trainer prints each key's message once per run, so a method may return the
+        same key at every call.
+        """
+        return {}
+
+    def classifier_loss_names(self) -> tuple[str, ...]:
+        """``("cls",)`` when the method carries an image classifier, else ``()``."""
+        return (CLASSIFIER_LOSS,) if self.image_classifier is not None else ()
+
+    def add_classifier_loss(self, network: NetworkOutput, batch: TrainBatch, loss: Tensor,
+                            parts: dict[str, Tensor]) -> Tensor:
+        """``loss`` plus the image classifier's weighted BCE (its detached value in ``parts["cls"]``)."""
+        classifier = self.image_classifier
+        if classifier is None:
+            return loss
+        logits = classifier.logits(network, batch.valid)
+        term = classifier.loss(logits, classifier.targets(batch.crop_classes, batch.image_classes))
+        parts[CLASSIFIER_LOSS] = term.detach()
+        return loss + term
+
     # --------------------------------------------------------------------------------- inference
     def heads(self) -> dict[str, HeadInfo]:
         """The prediction heads of this model, the default one first."""
         return {BASIC_HEAD: HeadInfo(BASIC_HEAD, "the decoder's prediction")}
 
-    def image_logits(self, features: Tensor) -> Tensor | None:
-        """``[N, K]`` image-level class logits from ``features``, or ``None`` (no image classifier)."""
-        return None
+    @property
+    def has_image_classifier(self) -> bool:
+        """Whether :meth:`image_logits` gives logits (the model was built with a classifier)."""
+        return self.image_classifier is not None
+
+    def image_logits(self, network: NetworkOutput) -> Tensor | None:
+        """``[N, K]`` image-level class logits of one forward, or ``None`` (no image classifier)."""
+        if self.image_classifier is None:
+            return None
+        return self.image_classifier.logits(network)
 
     def infer_heads(self, features: Tensor, basic: Tensor, present: Tensor, heads: Sequence[str]) -> dict[str, Tensor]:
         """Logits ``[N, K, h, w]`` of the class-dependent ``heads`` given the class set ``present [N, K]``."""
@@ -230,8 +297,9 @@ class SegmentationMethod(nn.Module, ABC):
         unknown = [head for head in heads if head not in infos]
         if unknown:
             raise ConfigError(f"unknown head {unknown[0]!r}; this model has {', '.join(infos)}")
-        features, basic = self.encode(images)
-        prediction = Prediction(logits={BASIC_HEAD: basic}, image_logits=self.image_logits(features))
+        network = self.run_network(images)
+        features, basic = network.features, network.basic
+        prediction = Prediction(logits={BASIC_HEAD: basic}, image_logits=self.image_logits(network))
         dependent = [head for head in heads if infos[head].uses_classes]
         if not dependent:
             return prediction
@@ -291,4 +359,5 @@ class SegmentationMethod(nn.Module, ABC):
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description of the method for checkpoint metadata."""
-        return {"method": self.method_name, "num_classes": self.num_classes, "heads": list(self.heads())}
+        return {"method": self.method_name, "num_classes": self.num_classes, "heads": list(self.heads()),
+                "image_classifier": self.has_image_classifier}

@@ -1,9 +1,10 @@
 """The partial cross-entropy baseline (PFA paper Tab. 2 "Baseline"): encoder + decoder, pCE on the
-scribbled pixels, optionally plus regularisers such as the Gated CRF loss (``pce + gated_crf``)."""
+scribbled pixels, optionally plus regularisers such as the Gated CRF loss (``pce + gated_crf``) and the
+built-in image classifier (``cls``)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from torch import nn
 
@@ -11,31 +12,37 @@ from scribbleseg.methods.contract import BASIC_HEAD, TOTAL_LOSS, SegmentationMet
 from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.regularisers import Regulariser, add_regularisers
 
+if TYPE_CHECKING:
+    from scribbleseg.methods.image_classification import ImageClassification
+
 
 class PartialCEMethod(SegmentationMethod):
-    """``loss = pCE(basic, scribbles) + sum(regularisers)``; one head, ``basic``.
+    """``loss = pCE(basic, scribbles) + sum(regularisers) [+ lambda_cls BCE]``; one head, ``basic``.
 
     Args:
-        encoder / head / num_classes / ignore_index: as :class:`SegmentationMethod`.
+        encoder / head / num_classes / ignore_index / classifier: as :class:`SegmentationMethod`.
         regularisers: extra weighted loss terms on the basic prediction.
     """
 
     method_name = "pce"
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, ignore_index: int = 255,
-                 regularisers: Sequence[Regulariser] = ()) -> None:
-        super().__init__(encoder, head, num_classes, ignore_index)
+                 regularisers: Sequence[Regulariser] = (), classifier: "ImageClassification | None" = None) -> None:
+        super().__init__(encoder, head, num_classes, ignore_index, classifier)
         self.regularisers = list(regularisers)
 
     def loss_names(self) -> tuple[str, ...]:
-        """``total``, ``pce`` and one per regulariser."""
-        return (TOTAL_LOSS, "pce") + tuple(regulariser.name for regulariser in self.regularisers)
+        """``total``, ``pce``, one per regulariser and ``cls`` with an image classifier."""
+        return ((TOTAL_LOSS, "pce") + tuple(regulariser.name for regulariser in self.regularisers)
+                + self.classifier_loss_names())
 
     def training_step(self, batch: TrainBatch, iteration: int) -> StepResult:
-        """pCE on the basic prediction of the crops (plus the regularisers)."""
-        _, basic = self.encode(batch.images)
+        """pCE on the basic prediction of the crops (plus the regularisers and the classifier's BCE)."""
+        network = self.run_network(batch.images)
+        basic = network.basic
         pce = partial_cross_entropy(basic, batch.scribbles, self.ignore_index)
         parts = {"pce": pce.detach()}
         loss = add_regularisers(self.regularisers, basic, batch, iteration, pce, parts)
+        loss = self.add_classifier_loss(network, batch, loss, parts)
         parts[TOTAL_LOSS] = loss.detach()
         return StepResult(loss=loss, parts=parts, outputs={BASIC_HEAD: basic})

@@ -7,18 +7,20 @@ augmenter (eq. 6-8) turns ``F`` into ``F_local`` and the *same* classifier gives
 the bank is full, the global augmenter does the same with the bank's prototypes of the present classes.
 
 Heads: ``basic`` (no augmentation), ``local`` and ``global`` (both need the image's class set; ``global``
-also a full bank). Inference never changes the bank. :meth:`training_step` runs the authors' order:
-basic prediction, local prototypes, bank update, then the phase (bank full?) decides whether the global
-branch runs. Host syncs per training step (:mod:`scribbleseg.pfa.sync_policy`): on an accelerator only
-``bank.is_full`` until the bank is first full (cached afterwards); extraction and both augmenters use
-the static bound ``K`` on the present classes per image and the bank update reads nothing. On the CPU,
-where reading is free, the exact count packs the present maps / allowed prototypes (one read, reused)
-and the bank stops early (a check for EMA work, 1-2 ``torch.equal``); the results are the same.
+also a started global phase, see :mod:`scribbleseg.pfa.global_start`). Inference never changes the bank.
+:meth:`training_step` runs the authors' order: basic prediction, local prototypes, bank update, then the
+phase (may the global phase start, ``pfa.global_start``?) decides whether the global branch runs. Host
+syncs per training step (:mod:`scribbleseg.pfa.sync_policy`): on an accelerator only the global-start
+check (``bank.is_full``, or the ``seen_full`` latch) until the global phase first starts (cached
+afterwards); extraction and both augmenters use the static bound ``K`` on the present classes per image
+and the bank update reads nothing. On the CPU, where reading is free, the exact count packs the present
+maps / allowed prototypes (one read, reused) and the bank stops early (a check for EMA work, 1-2
+``torch.equal``); the results are the same.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -36,12 +38,16 @@ from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.regularisers import Regulariser, add_regularisers
 from scribbleseg.pfa.augmenter import EmbeddedFeatures, PrototypeAugmenter
 from scribbleseg.pfa.confidence import confidence_map
+from scribbleseg.pfa.global_start import bank_ready, filled_slot_mask, stall_deadline, stall_message
 from scribbleseg.pfa.local_prototypes import extract_local_prototypes
 from scribbleseg.pfa.losses import consistency_loss
 from scribbleseg.pfa.memory_bank import PrototypeMemoryBank
 from scribbleseg.pfa.phases import Phase, phase_for, prototypes_active
 from scribbleseg.pfa.settings import PFASettings
 from scribbleseg.pfa.sync_policy import count_bound
+
+if TYPE_CHECKING:
+    from scribbleseg.methods.image_classification import ImageClassification
 
 LOCAL_HEAD = "local"
 GLOBAL_HEAD = "global"
@@ -52,7 +58,7 @@ class PFAMethod(SegmentationMethod):
     """The PFA model (see the module docstring).
 
     Args:
-        encoder / head / num_classes / ignore_index: as :class:`SegmentationMethod`.
+        encoder / head / num_classes / ignore_index / classifier: as :class:`SegmentationMethod`.
         settings: PFA hyper-parameters (defaults: the paper's).
         regularisers: extra loss terms on the pCE-supervised prediction (e.g. the Gated CRF loss).
     """
@@ -60,8 +66,9 @@ class PFAMethod(SegmentationMethod):
     method_name = "pfa"
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, settings: PFASettings | None = None,
-                 ignore_index: int = 255, regularisers: Sequence[Regulariser] = ()) -> None:
-        super().__init__(encoder, head, num_classes, ignore_index)
+                 ignore_index: int = 255, regularisers: Sequence[Regulariser] = (),
+                 classifier: "ImageClassification | None" = None) -> None:
+        super().__init__(encoder, head, num_classes, ignore_index, classifier)
         self.settings = settings if settings is not None else PFASettings()
         if self.settings.background_index >= num_classes:
             raise ConfigError(f"pfa.background_index {self.settings.background_index} >= num_classes {num_classes}")
@@ -72,6 +79,9 @@ class PFAMethod(SegmentationMethod):
         # one entry per distinct module: a shared augmenter is stored once (safetensors rejects aliases)
         self.augmenters = nn.ModuleDict(augmenters)
         self.bank = PrototypeMemoryBank(num_classes, self.settings.slots, dim, self.settings.momentum)
+        if self.settings.global_start != "all_full":  # a latch: seen_full is not monotone in the bank state
+            self.register_buffer("global_started", torch.zeros((), dtype=torch.bool))
+        self._known_started = False
         self.regularisers = list(regularisers)
 
     # ----------------------------------------------------------------------------------------- parts
@@ -121,11 +131,12 @@ class PFAMethod(SegmentationMethod):
         return self.head.classify(self.augmenter("local").augment(embedded, prototypes, usable, max_present))
 
     def augment_global(self, embedded: EmbeddedFeatures, present: Tensor, max_present: int | None = None) -> Tensor:
-        """Global-prototype prediction ``[N, K, h, w]`` from the bank's slots of the present classes."""
+        """Global-prototype prediction ``[N, K, h, w]`` from the bank's filled slots of the present classes."""
         batch = present.shape[0]
         slots = self.bank.slots
         prototypes = self.bank.flat_prototypes().unsqueeze(0).expand(batch, -1, -1)
-        mask = present.repeat_interleave(slots, dim=1)
+        filled = filled_slot_mask(self.bank.filled, slots).reshape(1, -1)  # [1, K*slots], all True once full
+        mask = present.repeat_interleave(slots, dim=1) & filled
         bound = None if max_present is None else max_present * slots
         return self.head.classify(self.augmenter("global").augment(embedded, prototypes, mask, bound))
 
@@ -138,10 +149,11 @@ class PFAMethod(SegmentationMethod):
             local_reason = "the model was trained without local-prototype augmentation (pfa.use_local=false)"
         if not settings.use_global:
             global_reason = "the model was trained without global-prototype augmentation (pfa.use_global=false)"
-        elif not self.bank.is_full:
+        elif not self.global_phase_started():
             filled = int((self.bank.filled >= self.bank.slots).sum())
             global_reason = (f"its prototype memory bank is not full ({filled} of {self.num_classes} classes have "
-                             "all their slots), so global augmentation never ran")
+                             f"all their slots, pfa.global_start={settings.global_start}), so global "
+                             "augmentation never ran")
         return {
             BASIC_HEAD: HeadInfo(BASIC_HEAD, "the decoder's prediction, no prototype augmentation"),
             LOCAL_HEAD: HeadInfo(LOCAL_HEAD, "augmented with the image's local prototypes", True, local_reason),
@@ -171,15 +183,32 @@ class PFAMethod(SegmentationMethod):
         return logits
 
     # -------------------------------------------------------------------------------------- training
+    def global_phase_started(self) -> bool:
+        """Whether the bank lets the global phase run (``pfa.global_start``); one host sync until it does."""
+        if self.settings.global_start == "all_full":
+            return self.bank.is_full
+        if not self._known_started:
+            self._known_started = bool(self.global_started)
+        return self._known_started
+
+    @torch.no_grad()
+    def _latch_global_start(self) -> None:
+        """Set the ``global_started`` latch once the policy's condition holds (policies other than all_full)."""
+        if self.settings.global_start == "all_full" or self._known_started:
+            return
+        ready = bank_ready(self.bank.filled, self.bank.slots, self.settings.global_start)
+        self.global_started.logical_or_(ready)  # read back (one host sync) by global_phase_started
+
     def phase_for(self, iteration: int) -> Phase:
         """Phase at ``iteration`` (0-based) from the warm-up length and the bank state (sections 3.3.3, 3.4)."""
         settings = self.settings
         needs_bank = iteration >= settings.warmup_iters and settings.use_global
-        return phase_for(iteration, self.bank.is_full if needs_bank else False, settings)
+        return phase_for(iteration, self.global_phase_started() if needs_bank else False, settings)
 
     def loss_names(self) -> tuple[str, ...]:
-        """``total``, ``pce``, ``con_local``, ``con_global`` and one per regulariser."""
-        return PFA_LOSSES + tuple(regulariser.name for regulariser in self.regularisers)
+        """``total``, ``pce``, ``con_local``, ``con_global``, one per regulariser, ``cls`` with a classifier."""
+        return (PFA_LOSSES + tuple(regulariser.name for regulariser in self.regularisers)
+                + self.classifier_loss_names())
 
     def training_loss(self, outputs: dict[str, Tensor], batch: TrainBatch, phase: Phase,
                       iteration: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
@@ -205,7 +234,10 @@ class PFAMethod(SegmentationMethod):
         if phase is not Phase.WARMUP and LOCAL_HEAD in outputs:
             con_local = consistency_loss(basic, outputs[LOCAL_HEAD], settings.consistency,
                                          settings.detach_consistency_target)
-            loss = loss + settings.lambda_local * con_local
+            lambda_local = settings.lambda_local
+            if phase is Phase.LOCAL and settings.lambda_local_before_global is not None:
+                lambda_local = settings.lambda_local_before_global
+            loss = loss + lambda_local * con_local
             parts["con_local"] = con_local.detach()
         if phase is Phase.GLOBAL and GLOBAL_HEAD in outputs:
             con_global = consistency_loss(basic, outputs[GLOBAL_HEAD], settings.consistency,
@@ -219,17 +251,21 @@ class PFAMethod(SegmentationMethod):
     def training_step(self, batch: TrainBatch, iteration: int) -> StepResult:
         """One training forward in the authors' order; the caller does ``result.loss.backward()``.
 
-        The class set of each image is ``batch.crop_classes`` (the classes scribbled in the crop). After
-        warm-up the local prototypes of the batch update the bank *before* the phase is decided, so the
-        step that fills the bank already uses it.
+        The class set of each image is ``batch.crop_classes`` (the classes scribbled in the crop) or, with
+        ``pfa.present_from=image``, ``batch.image_classes`` (scribbled anywhere in the image, as the released
+        code). After warm-up the local prototypes of the batch update the bank *before* the phase is
+        decided, so the step that fills the bank already uses it.
         """
-        features, basic = self.encode(batch.images)
+        network = self.run_network(batch.images)
+        features, basic = network.features, network.basic
         outputs = {BASIC_HEAD: basic}
-        present = self.prepare_present(batch.crop_classes)
+        present = self.prepare_present(
+            batch.image_classes if self.settings.present_from == "image" else batch.crop_classes)
         if prototypes_active(iteration, self.settings):
             max_present = count_bound(present)  # reused by extraction and both augmenters (no sync off CPU)
             prototypes, usable = self.local_prototypes(features, basic, present, max_present)
             self.update_bank(prototypes, usable)
+            self._latch_global_start()
             phase = self.phase_for(iteration)
             embedded = None
             if self.settings.use_local:
@@ -241,6 +277,9 @@ class PFAMethod(SegmentationMethod):
         else:
             phase = Phase.WARMUP
         loss, parts = self.training_loss(outputs, batch, phase, iteration)
+        if self.image_classifier is not None:
+            loss = self.add_classifier_loss(network, batch, loss, parts)
+            parts[TOTAL_LOSS] = loss.detach()
         return StepResult(loss=loss, parts=parts, phase=phase.value, outputs=outputs)
 
     def training_summary(self) -> dict[str, Any]:
@@ -249,6 +288,22 @@ class PFAMethod(SegmentationMethod):
         return {"bank_full_classes": int((filled >= self.bank.slots).sum()),
                 "bank_seen_classes": int((filled > 0).sum()), "bank_classes": self.num_classes}
 
+    def training_warnings(self, iteration: int, total_iterations: int) -> dict[str, str]:
+        """``{"pfa_global_stalled": message}`` once the global phase is late (warm-up + 10 % of training)."""
+        settings = self.settings
+        deadline = stall_deadline(settings.warmup_iters, total_iterations)
+        if not settings.use_global or iteration < deadline or self.global_phase_started():
+            return {}
+        summary = self.training_summary()
+        return {"pfa_global_stalled": stall_message(
+            settings.global_start, deadline, total_iterations, summary["bank_full_classes"],
+            summary["bank_seen_classes"], self.num_classes)}
+
     def after_restore(self) -> None:
-        """A restored bank may be less full than the cached ``is_full`` says."""
+        """A restored bank may be less full than the cached ``is_full`` says (and the latch less set)."""
         self.bank.forget_fill_state()
+        self._known_started = False
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self._known_started = False  # the loaded latch decides
+        super()._load_from_state_dict(*args, **kwargs)

@@ -59,7 +59,17 @@ class PFASettings(StrictSettings):
     detach_consistency_target: bool = Field(
         True, description="the basic prediction is the consistency target and gets no gradient from "
                           "ce / kl ('released' never detaches)")
+    lambda_local_before_global: float | None = Field(
+        None, ge=0.0, description="weight of the local consistency loss in the local phase (before the "
+                                  "global phase starts); null = lambda_local (released code: 0.02)")
     pce_target: PceTargets = Field(default_factory=PceTargets)
+    present_from: Literal["crop", "image"] = Field(
+        "crop", description="classes whose prototypes are extracted and attended to in training: those "
+                            "scribbled inside the crop, or anywhere in the whole image (released code)")
+    global_start: Literal["all_full", "seen_full"] = Field(
+        "all_full", description="when the global phase starts: once every class has all its bank slots "
+                                "(the paper; stalls while a class is never scribbled), or once every class "
+                                "seen so far has (never stalls; only filled slots augment)")
     share_augmenter: bool = Field(True, description="one augmenter for local and global prototypes (as the "
                                                     "authors) or two")
     background_always_present: bool = Field(True, description="class background_index counts as present "
@@ -67,5 +77,12 @@ class PFASettings(StrictSettings):
     background_index: int = Field(0, ge=0, description="the background class id")
 
     def architecture(self) -> dict[str, object]:
-        """The fields that shape the weights (what a checkpoint must match)."""
-        return {"slots": self.slots, "share_augmenter": self.share_augmenter}
+        """The fields that shape the weights (what a checkpoint must match).
+
+        ``global_start`` joins only when it is not ``all_full``: other policies keep a ``global_started``
+        buffer, and checkpoints written before the field existed stay compatible.
+        """
+        shape: dict[str, object] = {"slots": self.slots, "share_augmenter": self.share_augmenter}
+        if self.global_start != "all_full":
+            shape["global_start"] = self.global_start
+        return shape
