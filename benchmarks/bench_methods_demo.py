@@ -2,8 +2,9 @@
 
 Each model is trained with the demo's recipe (``scribbleseg.engine.demo.demo_configs``: the tiny MiT from
 scratch, 1200 iterations, the same data, schedule and seed) and scored on the demo's validation images
-against the dense masks: the basic head of every model, and PFA's class-dependent heads with the oracle
-and the prediction-threshold class sources. Prints one table (mIoU %) per seed and the mean, plus the
+against the dense masks: the basic head of every model, and PFA's class-dependent heads with the oracle,
+the built-in image classifier (``head``, the demo's PFA config trains one) and the prediction-threshold
+class sources. Prints one table (mIoU %) per seed and the mean, plus the
 machine; ``--out`` keeps the run folders and writes ``methods_demo.json``.
 
 Run: ``python benchmarks/bench_methods_demo.py [--seeds 0 1 2] [--iters 1200] [--out DIR]`` (about 7
@@ -22,10 +23,9 @@ from pathlib import Path
 
 import torch
 
-from scribbleseg.data import make_synthetic_dataset
 from scribbleseg.engine.checkpoint import load_model_checkpoint
-from scribbleseg.engine.data_factory import build_eval_dataset
-from scribbleseg.engine.demo import DEMO_PFA_CONFIG, demo_configs, threshold_pixels
+from scribbleseg.engine.data_factory import build_eval_dataset, generate_synthetic_set
+from scribbleseg.engine.demo import DEMO_PFA_CONFIG, demo_configs
 from scribbleseg.engine.evaluation import evaluate
 from scribbleseg.engine.inference import class_dependent, resolve_heads
 from scribbleseg.engine.trainer import train
@@ -49,13 +49,14 @@ def configs_for(out: Path, seed: int, iters: int | None) -> dict:
     return found
 
 
-def score(checkpoint: Path, val_set, threshold: str) -> dict[str, float]:
-    """mIoU of the basic head, and of each class-dependent head with oracle and threshold classes."""
+def score(checkpoint: Path, val_set) -> dict[str, float]:
+    """mIoU of the basic head, and of each class-dependent head with oracle, head and threshold classes."""
     method, _, _ = load_model_checkpoint(checkpoint)
     runnable, _ = resolve_heads(method, None)
     dependent = class_dependent(method, runnable)
     scores = {BASIC_HEAD: evaluate(method, val_set, heads=(BASIC_HEAD,), class_source="none")[BASIC_HEAD].miou}
-    for source in ("oracle", threshold):
+    sources = ("oracle", "head", "threshold") if method.has_image_classifier else ("oracle", "threshold")
+    for source in sources:
         if dependent:
             report = evaluate(method, val_set, heads=tuple(dependent), class_source=source)
             scores.update({f"{head} ({source})": report[head].miou for head in dependent})
@@ -70,17 +71,15 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="methods_demo_"))
     syn = DEMO_PFA_CONFIG["data"]["synthetic"]
-    make_synthetic_dataset(out / "data", seed=syn["seed"], num_train=syn["num_train"], num_val=syn["num_val"],
-                           size=syn["size"])
-    threshold = f"threshold:{threshold_pixels(syn['size'])}"
     results: dict[int, dict[str, dict[str, float]]] = {}
     start = time.perf_counter()
     for seed in args.seeds:
         results[seed] = {}
         for name, cfg in configs_for(out, seed, args.iters).items():
+            generate_synthetic_set(cfg.data)  # the demo's data set (once; later calls find it)
             run = train(cfg, out / f"seed{seed}" / name.replace(" + ", "_"), overwrite=True)
             _, val_set = build_eval_dataset(cfg)
-            results[seed][name] = score(run.last_checkpoint, val_set, threshold)
+            results[seed][name] = score(run.last_checkpoint, val_set)
             print(f"seed {seed} {name:<16} " + ", ".join(f"{k} {100 * v:.1f}" for k, v in results[seed][name].items()),
                   flush=True)
     columns = list(dict.fromkeys(key for seed in results.values() for row in seed.values() for key in row))
