@@ -18,17 +18,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from scribbleseg.cli.import_commands import import_cvat_command, import_labelstudio_command, print_conversion_report
-from scribbleseg.data import (
-    VOC_PALETTE,
-    compute_stats,
-    convert_palette_folder,
-    convert_scribblesup_folder,
-    make_synthetic_dataset,
-    open_dataset,
-    scan_dataset,
-    simulate_scribble_folder,
-)
-from scribbleseg.data.folder_layout import DATASET_YAML, load_dataset_yaml
 from scribbleseg.errors import DataError
 
 data_app = typer.Typer(help="Inspect, validate, convert and generate data sets.", no_args_is_help=True)
@@ -48,6 +37,8 @@ def stats_command(
     mask_dir: str = typer.Option(None, help="VOC: dense ground-truth folder."),
 ) -> None:
     """Validate every file of a split and print images, classes per image and scribbled pixels per class."""
+    from scribbleseg.data import compute_stats, open_dataset, scan_dataset
+
     info, samples = open_dataset(root, layout=layout, split=split, scribble_dir=scribble_dir,
                                  mask_dir=mask_dir, check_files=False)
     with Progress(transient=True, console=_console(stderr=True)) as progress:
@@ -91,6 +82,9 @@ def synth_command(
     scribble_shrink: float = typer.Option(0.5, help="Shrink ratio of the simulated scribbles (0 = full skeleton)."),
 ) -> None:
     """Generate the built-in synthetic texture data set (images, dense masks, simulated scribbles)."""
+    from scribbleseg.data import make_synthetic_dataset
+    from scribbleseg.data.folder_layout import DATASET_YAML
+
     make_synthetic_dataset(out, seed=seed, num_train=num_train, num_val=num_val, size=size,
                            scribble_shrink=scribble_shrink)
     _console().print(f"wrote {num_train} train + {num_val} val images to {out} ({DATASET_YAML} included)")
@@ -109,6 +103,8 @@ def simulate_command(
     remove_fraction: float = typer.Option(1.0, help="Share of the files that lose --remove-class (1 = all)."),
 ) -> None:
     """Simulate skeleton scribbles from dense masks (PFA appendix B.1 drop / shrink variants)."""
+    from scribbleseg.data import simulate_scribble_folder
+
     count = simulate_scribble_folder(masks, out, thickness=thickness, drop=drop, shrink=shrink, seed=seed,
                                      ignore_index=ignore_index, remove_class=remove_class,
                                      remove_fraction=remove_fraction)
@@ -122,6 +118,8 @@ def convert_scribblesup_command(
     thickness: int = typer.Option(3, help="Stroke width in pixels."),
 ) -> None:
     """Convert ScribbleSup XML annotations to scribble PNGs (VOC ids, 255 = unlabeled)."""
+    from scribbleseg.data import convert_scribblesup_folder
+
     report = convert_scribblesup_folder(xml_dir, out_dir, thickness=thickness)
     print_conversion_report(report, f"converted {report.converted} file(s) to {out_dir}")
 
@@ -139,6 +137,9 @@ def convert_palette_command(
     unknown_as_ignore: bool = typer.Option(False, help="Map colours not in the palette to 255 instead of failing."),
 ) -> None:
     """Map palette colours to class ids (ignore colours: VOC's (224,224,192) and white -> 255)."""
+    from scribbleseg.data import VOC_PALETTE, convert_palette_folder
+    from scribbleseg.data.folder_layout import DATASET_YAML, load_dataset_yaml
+
     palette, ignore_index = VOC_PALETTE, 255
     if dataset is not None:
         spec = load_dataset_yaml(dataset / DATASET_YAML)

@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from scribbleseg.data import ConversionReport, import_cvat_xml, import_labelstudio_json
 from scribbleseg.errors import DataError
 
 FAILED_ITEMS_EXIT_CODE = 2  # same code as the root app's USER_ERROR_EXIT_CODE
@@ -56,6 +55,8 @@ def import_cvat_command(
     classes: str = typer.Option(None, help=_CLASSES_HELP),
 ) -> None:
     """Import CVAT polylines / points / masks (strokes) and polygons (filled) as scribble PNGs."""
+    from scribbleseg.data import import_cvat_xml
+
     report = import_cvat_xml(xml_file, images, out, split=split, stroke_width=stroke_width,
                              dataset_yaml=dataset_yaml, class_names=_class_names(classes))
     print_conversion_report(report, f"imported {report.converted} image(s) into {out} (split '{split}')")
@@ -71,6 +72,8 @@ def import_labelstudio_command(
     classes: str = typer.Option(None, help=_CLASSES_HELP),
 ) -> None:
     """Import Label Studio brushes and keypoints (strokes) and polygons (filled) as scribble PNGs."""
+    from scribbleseg.data import import_labelstudio_json
+
     report = import_labelstudio_json(json_file, images, out, split=split, point_radius=point_radius,
                                      dataset_yaml=dataset_yaml, class_names=_class_names(classes))
     print_conversion_report(report, f"imported {report.converted} image(s) into {out} (split '{split}')")

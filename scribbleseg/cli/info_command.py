@@ -8,22 +8,11 @@ given input size, then the shapes of the four stage maps, the fused features F a
 
 from __future__ import annotations
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from scribbleseg.engine.config_schema import ModelConfig
-from scribbleseg.engine.method_factory import build_network
 from scribbleseg.errors import ConfigError
-from scribbleseg.models import count_flops, count_parameters, load_encoder_weights
-from scribbleseg.models.network_settings import (
-    DeepLabV2Decoder,
-    DeepLabV3PlusDecoder,
-    MiTBackbone,
-    ResNetBackbone,
-    SegFormerDecoder,
-)
 
 
 def parse_strides(text: str) -> tuple[int, int, int, int]:
@@ -37,11 +26,13 @@ def parse_strides(text: str) -> tuple[int, int, int, int]:
     return values  # type: ignore[return-value]
 
 
-DECODERS = {"segformer": SegFormerDecoder, "deeplabv2": DeepLabV2Decoder, "deeplabv3plus": DeepLabV3PlusDecoder}
+DECODERS = ("segformer", "deeplabv2", "deeplabv3plus")  # --head names, the decoder settings' type tags
 
 
 def backbone_settings(name: str, strides: str, output_stride: int):  # type: ignore[no-untyped-def]
     """MiT settings for ``mit_b*`` names, ResNet settings for ``resnet*`` names."""
+    from scribbleseg.models.network_settings import MiTBackbone, ResNetBackbone
+
     if name.strip().lower().replace("-", "").replace("_", "").startswith("resnet"):
         return ResNetBackbone.build(name=name, output_stride=output_stride)
     return MiTBackbone.build(name=name, strides=parse_strides(strides))
@@ -49,7 +40,9 @@ def backbone_settings(name: str, strides: str, output_stride: int):  # type: ign
 
 def decoder_settings(name: str, embed_dim: int):  # type: ignore[no-untyped-def]
     """Settings of the decoder called ``name`` (``--embed-dim`` sets SegFormer's width)."""
-    kind = DECODERS.get(name.strip().lower())
+    from scribbleseg.models.network_settings import DeepLabV2Decoder, DeepLabV3PlusDecoder, SegFormerDecoder
+
+    kind = dict(zip(DECODERS, (SegFormerDecoder, DeepLabV2Decoder, DeepLabV3PlusDecoder))).get(name.strip().lower())
     if kind is None:
         raise ConfigError(f"--head must be one of {', '.join(DECODERS)}, got {name!r}")
     return kind.build(embed_dim=embed_dim) if kind is SegFormerDecoder else kind.build()
@@ -68,6 +61,11 @@ def info(
                                                   "scribbleseg)."),
 ) -> None:
     """Print parameters (M) and FLOPs of encoder + decoder and run one forward pass as a check."""
+    import torch
+    from scribbleseg.engine.config_schema import ModelConfig
+    from scribbleseg.engine.method_factory import build_network
+    from scribbleseg.models import count_flops, count_parameters, load_encoder_weights
+
     console = Console()
     model_cfg = ModelConfig(backbone=backbone_settings(backbone, strides, output_stride),
                             decoder=decoder_settings(head_name, embed_dim))

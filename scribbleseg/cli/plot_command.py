@@ -13,11 +13,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from scribbleseg.engine.devices import resolve_device
-from scribbleseg.engine.prediction_figures import plot_run_predictions
-from scribbleseg.engine.run_figures import plot_run
-from scribbleseg.methods import parse_class_source
-
 
 def plot_command(
     run_dir: Path = typer.Argument(..., help="Run folder written by 'scribbleseg train'."),
@@ -30,6 +25,11 @@ def plot_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
 ) -> None:
     """Draw the loss / mIoU / learning-rate curves of a run (and a prediction overlay grid)."""
+    from scribbleseg.engine.devices import resolve_device
+    from scribbleseg.engine.prediction_figures import plot_run_predictions
+    from scribbleseg.engine.run_figures import plot_run
+    from scribbleseg.methods import parse_class_source
+
     console = Console(highlight=False, soft_wrap=True)
     if grid and classes is not None:
         parse_class_source(classes)  # a bad --classes fails before anything is drawn

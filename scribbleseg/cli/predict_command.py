@@ -18,9 +18,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from scribbleseg.data.voc_classes import voc_color
-from scribbleseg.engine.checkpoint import load_model_checkpoint
-from scribbleseg.engine.devices import resolve_device
 from scribbleseg.cli.slide_options import (
     BLEND_OPTION,
     MODE_OPTION,
@@ -31,14 +28,13 @@ from scribbleseg.cli.slide_options import (
     TILE_OPTION,
     settings_from_options,
 )
-from scribbleseg.engine.onnx_inference import is_onnx_model
-from scribbleseg.engine.prediction import predict_paths, prediction_notes
 from scribbleseg.errors import ConfigError
-from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
 
 
 def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int]]:
     """The palette stored in the checkpoint meta, else VOC-style colours for ``num_classes`` classes."""
+    from scribbleseg.data.voc_classes import voc_color
+
     stored = meta.get("palette")
     if isinstance(stored, list) and len(stored) >= num_classes:
         return [tuple(int(c) for c in colour) for colour in stored]
@@ -71,6 +67,12 @@ def predict_command(
                                   help="Skip unreadable images (listed at the end, exit code 1) instead of stopping."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
+    from scribbleseg.engine.checkpoint import load_model_checkpoint
+    from scribbleseg.engine.devices import resolve_device
+    from scribbleseg.engine.onnx_inference import is_onnx_model
+    from scribbleseg.engine.prediction import predict_paths, prediction_notes
+    from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
+
     slide = settings_from_options(mode, tile, stride, blend, pixel_budget)
     if is_onnx_model(checkpoint):
         method, target, meta, head, source = _onnx_model(checkpoint, device, head, classes, amp)

@@ -7,15 +7,19 @@ Every option defaults to ``None`` = the value of :class:`~scribbleseg.engine.sli
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from scribbleseg.engine.sliding_window import DEFAULT_PIXEL_BUDGET, DEFAULT_TILE, SlideSettings, slide_settings
+if TYPE_CHECKING:
+    from scribbleseg.engine.sliding_window import SlideSettings
+
+# shown in --help without importing the engine (torch); a test checks them against sliding_window's
+DEFAULT_TILE = 512
+DEFAULT_PIXEL_BUDGET = 1024 * 1024
 
 __all__ = ["BLEND_OPTION", "Blend", "MODE_OPTION", "Mode", "PIXEL_BUDGET_OPTION", "STRIDE_OPTION", "TILE_OPTION",
            "settings_from_options"]
-
 
 
 class Mode(str, Enum):
@@ -48,5 +52,7 @@ def settings_from_options(mode: Optional[Mode], tile: Optional[int], stride: Opt
                           blend: Optional[Blend], pixel_budget: Optional[int],
                           base: SlideSettings | None = None) -> SlideSettings:
     """The options given on the command line over ``base`` (ConfigError for e.g. a stride above the tile)."""
+    from scribbleseg.engine.sliding_window import slide_settings
+
     return slide_settings(base, mode=mode.value if mode is not None else None, tile=tile, stride=stride,
                           blend=blend.value if blend is not None else None, pixel_budget=pixel_budget)

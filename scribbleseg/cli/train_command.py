@@ -15,8 +15,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from scribbleseg.engine.config_loading import load_config
-
 DEFAULT_RUNS_DIR = Path("runs")
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
@@ -39,6 +37,7 @@ def register(app: typer.Typer) -> None:
                                                                   "holds a run."),
     ) -> None:
         """Train a model (pCE baseline, PFA, ...) from a YAML config."""
+        from scribbleseg.engine.config_loading import load_config
         from scribbleseg.engine.interrupts import TrainingInterrupted
         from scribbleseg.engine.trainer import train
 

@@ -14,13 +14,14 @@ import typer
 
 from scribbleseg.atomic_files import atomic_copy_file
 from scribbleseg.errors import WeightsError
-from scribbleseg.models.hub_weights import download_hub_weights, is_hub_id, weight_files_in
 
 weights_app = typer.Typer(help="Pretrained weights from the Hugging Face Hub.", no_args_is_help=True)
 
 
 def copy_weight_files(snapshot: Path, destination: Path) -> list[Path]:
     """Copy the weight and config files of ``snapshot`` into ``destination`` as plain files; returns them."""
+    from scribbleseg.models.hub_weights import weight_files_in
+
     if destination.exists() and not destination.is_dir():
         raise WeightsError(f"--to {destination} exists and is not a folder")
     return [atomic_copy_file(source, destination / source.name) for source in weight_files_in(snapshot)]
@@ -33,6 +34,8 @@ def fetch(
                                                      "(use it as model.pretrained=DIR)."),
 ) -> None:
     """Download the weight + config files of a Hub model into the cache (and into --to DIR)."""
+    from scribbleseg.models.hub_weights import download_hub_weights, is_hub_id
+
     if not is_hub_id(repo_id):
         raise WeightsError(f"{repo_id!r} is not a Hugging Face Hub id (owner/name, e.g. nvidia/mit-b1)")
     snapshot = download_hub_weights(repo_id)
