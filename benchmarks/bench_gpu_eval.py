@@ -8,8 +8,10 @@ with ``--amp none``):
   image (what ``scribbleseg eval`` / ``predict`` run per batch: forward, upsampling, softmax per image);
 * ``ours basic+local+global``: the same with PFA's three heads and oracle classes (bank filled);
 * ``ours basic MS+flip``: the basic head over the six test scales and their mirrors (``eval.ms_flip``);
-* ``ours basic, sliding window``: only when the checkout has ``scribbleseg.engine.sliding_window``
-  (another branch adds it); otherwise the row says it was skipped and why;
+* ``ours basic, sliding window``: :func:`scribbleseg.engine.label_inference.infer_labels` with every
+  image tiled (``--mode slide``): tiles of half the image side (a multiple of 32), stride 3/4 of the
+  tile, Gaussian blending, ``--batch`` tiles per forward pass (what ``eval`` / ``predict`` run above
+  the pixel budget; 3 x 3 tiles per 512^2 image);
 * ``HF SegFormer``: ``SegformerForSemanticSegmentation`` forward + bilinear upsampling + softmax.
 
 Times are medians of ``--iters`` calls after ``--warmup`` (device-synchronised); peak GiB is CUDA's
@@ -22,7 +24,6 @@ Times are medians of ``--iters`` calls after ``--warmup`` (device-synchronised);
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from typing import Callable, Sequence
@@ -34,11 +35,12 @@ from bench_common import hf_segformer, machine, median_step_time
 from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.evaluation import DEFAULT_MS_SCALES
 from scribbleseg.engine.inference import infer_probabilities
+from scribbleseg.engine.label_inference import infer_labels
+from scribbleseg.engine.sliding_window import SlideSettings
 from scribbleseg.engine.method_factory import build_method
 from scribbleseg.methods import parse_class_source
 
 NUM_CLASSES = 21
-SLIDING_WINDOW_MODULE = "scribbleseg.engine.sliding_window"
 
 
 def pfa_model(model: str, device: torch.device) -> torch.nn.Module:
@@ -65,12 +67,13 @@ def hf_call(model: str, device: torch.device, images: torch.Tensor, amp: bool) -
     return call
 
 
-def sliding_window_call() -> tuple[Callable[[], object] | None, str]:
-    """The sliding-window row, or ``None`` and why it is skipped."""
-    if importlib.util.find_spec(SLIDING_WINDOW_MODULE) is None:
-        return None, f"skipped: this checkout has no {SLIDING_WINDOW_MODULE} (sliding-window inference)"
-    return None, (f"skipped: {SLIDING_WINDOW_MODULE} exists but its API was not known when this script was "
-                  "written; add its one call in sliding_window_call()")
+def sliding_window_call(method: torch.nn.Module, images: list[torch.Tensor], size: int, tiles_per_pass: int,
+                        amp: bool) -> tuple[Callable[[], object] | None, str]:
+    """The sliding-window row: every image tiled, tiles of half its side, stride 3/4 of the tile."""
+    tile = max(32, (size // 2) // 32 * 32)
+    settings = SlideSettings(mode="slide", tile=tile, stride=max(1, tile * 3 // 4))
+    return (lambda: infer_labels(method, images, heads=("basic",), slide=settings, tile_batch=tiles_per_pass,
+                                 amp=amp)), f"tile {tile}, stride {settings.step}"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -112,28 +115,28 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ]
     if not args.skip_ms:
         plan.append(("ours basic MS+flip (12 views)", ours(("basic",), DEFAULT_MS_SCALES, True), ""))
-    slide, note = sliding_window_call()
-    plan.append(("ours basic, sliding window", slide, note))
+    slide, note = sliding_window_call(method, images, args.size, args.batch, amp)
+    plan.append((f"ours basic, sliding window ({note})", slide, ""))
     plan.append(("HF SegFormer (forward+upsample+softmax)", hf_call(args.model, device, batch, amp), ""))
 
     print(f"machine: {machine(device)}")
     print(f"{args.model}, {NUM_CLASSES} classes, batch {args.batch} at {args.size}^2, "
           f"{'engine autocast (fp16 CUDA / bf16 CPU)' if amp else 'float32'}, median of {args.iters} after {args.warmup}")
-    print(f"{'row':<42} {'img/s':>8} {'ms/batch':>9} {'peak GiB':>9}")
+    print(f"{'row':<54} {'img/s':>8} {'ms/batch':>9} {'peak GiB':>9}")
     rows: dict[str, dict] = {}
     for name, call, why in plan:
         if call is None:
-            print(f"{name:<42} {why}")
+            print(f"{name:<54} {why}")
             rows[name] = {"skipped": why}
             continue
         try:
             seconds, peak = median_step_time(call, device, args.warmup, args.iters)
         except Exception as err:  # report the row, keep going
             rows[name] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
-            print(f"{name:<42} error: {rows[name]['error']}")
+            print(f"{name:<54} error: {rows[name]['error']}")
             continue
         rows[name] = {"img_per_s": args.batch / seconds, "s_per_batch": seconds, "peak_gib": peak}
-        print(f"{name:<42} {args.batch / seconds:8.1f} {seconds * 1e3:9.1f} {peak:9.2f}")
+        print(f"{name:<54} {args.batch / seconds:8.1f} {seconds * 1e3:9.1f} {peak:9.2f}")
         if device.type == "cuda":
             torch.cuda.empty_cache()
     report = {"machine": machine(device), "torch": torch.__version__, "model": args.model, "batch": args.batch,
