@@ -278,3 +278,20 @@ def test_cli_export_with_the_image_classifier_chooses_classes_in_the_graph_like_
     default = RUNNER.invoke(app, ["export", str(checkpoint), "--out", str(tmp_path / "default.onnx"), "--head",
                                   "global", "--no-check"])
     assert default.exit_code == 0 and "classes from head in the graph" in default.output, default.output
+
+
+def test_export_without_classes_stores_and_uses_the_fixed_threshold(pfa, tmp_path) -> None:
+    """``export --head global`` without ``--classes`` on a model without a classifier: the graph counts
+    ``threshold:500`` pixels at the input size, exactly what its metadata says."""
+    model = tmp_path / "default.onnx"
+    result = RUNNER.invoke(app, ["export", str(pfa["checkpoint"]), "--out", str(model), "--head", "global"])
+    assert result.exit_code == 0, result.output
+    assert "classes from threshold:500 in the graph" in result.output
+    runtime = OnnxRuntimeMethod(model)
+    assert runtime.metadata.class_source == "threshold:500"
+    images = torch.stack(images_of(((96, 128),), seed=3))
+    prediction = runtime.infer(images, ("basic", "global"), classes=torch.ones(1, NUM_CLASSES, dtype=torch.bool))
+    labels = upsample_logits(prediction.logits["basic"], (96, 128)).argmax(1).flatten()
+    expected = torch.bincount(labels, minlength=NUM_CLASSES) >= 500
+    expected[0] = True
+    assert torch.equal(prediction.present[0].cpu(), expected)

@@ -281,7 +281,9 @@ def export_onnx(
     device, dtype = (first.device, first.dtype) if first is not None else (torch.device("cpu"), torch.float32)
     method.to(device="cpu", dtype=torch.float32).eval()
     try:
-        source, factory = graph_chooser_factory(method, head, class_source)
+        # the spelling stored in the metadata is what the graph computes (``threshold`` -> a fixed 500 px:
+        # the image-size default of the PyTorch path would make the count a function of traced shapes)
+        source, factory = graph_chooser_factory(method, head, canonical_class_source(class_source))
         graph = InferenceGraph(method, head, source, factory)
         example = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0))
         with torch.no_grad(), method.traceable():
