@@ -86,11 +86,11 @@ def eval_command(
     cfg = load_config(config, list(overrides or []))
     class_spec = classes if classes is not None else cfg.eval.class_source
     info, dataset = build_eval_dataset(cfg, split)
-    parse_class_source(class_spec, info.class_names)  # a bad --classes fails before the model loads
+    source = parse_class_source(class_spec, info.class_names)  # a bad --classes fails before the model loads
     target = resolve_device(device)
     method, _, meta = load_model_checkpoint(checkpoint, map_location=target, expect=cfg,
                                                num_classes=info.num_classes)
-    check_source_fits(parse_class_source(class_spec, info.class_names), method)
+    check_source_fits(source, method)
     out_path = out if out is not None else default_results_path(checkpoint, class_spec, split or cfg.data.val_split,
                                                                 cfg.data.root)
     ensure_writable_dir(out_path.parent)

@@ -8,12 +8,16 @@ make the command exit with code 2 after everything else was written.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from scribbleseg.errors import DataError
+
+if TYPE_CHECKING:
+    from scribbleseg.data import ConversionReport
 
 FAILED_ITEMS_EXIT_CODE = 2  # same code as the root app's USER_ERROR_EXIT_CODE
 

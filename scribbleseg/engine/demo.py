@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -38,7 +37,7 @@ from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.config_schema import ExperimentConfig
 from scribbleseg.engine.data_factory import build_eval_dataset, generate_synthetic_set
 from scribbleseg.engine.evaluation import evaluate, evaluate_class_sources
-from scribbleseg.engine.inference import class_dependent, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference import class_dependent, infer_probabilities, method_device, resolve_heads
 from scribbleseg.engine.palette_io import denormalize_image
 from scribbleseg.engine.prediction_figures import overlay_grid
 from scribbleseg.engine.trainer import train
@@ -188,7 +187,7 @@ def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "
         runs[label], _, _ = load_model_checkpoint(result.last_checkpoint)
 
     console.print("[bold]4/4[/] evaluating on the validation images (dense masks)")
-    eval_device = str(next(runs["pfa"].parameters()).device) if device == "auto" else device
+    eval_device = str(method_device(runs["pfa"])) if device == "auto" else device
     info, val_set = build_eval_dataset(pfa_cfg)
     rows: list[dict[str, Any]] = []
     classifiers: dict[str, Any] = {}

@@ -25,7 +25,7 @@ import torch
 from scribbleseg.engine.confusion import ConfusionAccumulator
 from scribbleseg.engine.distributed import unwrap_model
 from scribbleseg.engine.eval_results import ClassifierResult, EvalReport, EvalResult
-from scribbleseg.engine.inference import class_dependent, resolve_heads
+from scribbleseg.engine.inference import class_dependent, method_device, resolve_heads
 from scribbleseg.engine.label_inference import infer_labels
 from scribbleseg.engine.sliding_window import SlideSettings
 from scribbleseg.errors import ConfigError, DataError
@@ -131,7 +131,7 @@ def evaluate(
         view_scales = DEFAULT_MS_SCALES
     if device is not None:
         model.to(torch.device(device))
-    model_device = next(model.parameters()).device
+    model_device = method_device(model)
     was_training = model.training
     model.eval()
     accumulators = {head: ConfusionAccumulator(len(class_names), ignore_index, model_device) for head in runnable}

@@ -283,7 +283,8 @@ def export_onnx(
     try:
         # the spelling stored in the metadata is what the graph computes (``threshold`` -> a fixed 500 px:
         # the image-size default of the PyTorch path would make the count a function of traced shapes)
-        source, factory = graph_chooser_factory(method, head, canonical_class_source(class_source))
+        spec = canonical_class_source(class_source)
+        source, factory = graph_chooser_factory(method, head, spec)
         graph = InferenceGraph(method, head, source, factory)
         example = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0))
         with torch.no_grad(), method.traceable():
@@ -293,7 +294,7 @@ def export_onnx(
             num_classes=num_classes, class_names=list(class_names) if class_names is not None else None,
             palette=[tuple(int(c) for c in colour[:3]) for colour in palette[:num_classes]],  # type: ignore[misc]
             mean=tuple(IMAGENET_MEAN), std=tuple(IMAGENET_STD), head=head,  # type: ignore[arg-type]
-            class_source=canonical_class_source(class_source) if factory is not None else "none",
+            class_source=spec if factory is not None else "none",
             output_stride=int(method.head.output_stride), outputs=_describe_outputs(output_names),
             model=dict(model or {}), version=scribbleseg.__version__)
         for key, value in metadata.to_props().items():

@@ -205,6 +205,14 @@ class NoClassSource(ClassSource):
         return None
 
 
+def _number(spec: str, argument: str, convert, what: str):  # type: ignore[no-untyped-def]
+    """``convert(argument)``, or a ConfigError naming ``spec`` and saying ``what`` it must be."""
+    try:
+        return convert(argument)
+    except ValueError:
+        raise ConfigError(f"class source {spec!r}: {what}") from None
+
+
 def parse_class_source(spec: str, class_names: Sequence[str] | None = None) -> ClassSource:
     """Build a source from ``"oracle" | "head[:TAU]" | "threshold[:N]" | "file:PATH" | "none"``.
 
@@ -223,17 +231,11 @@ def parse_class_source(spec: str, class_names: Sequence[str] | None = None) -> C
     if kind == "head":
         if not argument:
             return HeadClassSource()
-        try:
-            return HeadClassSource(float(argument))
-        except ValueError:
-            raise ConfigError(f"class source {spec!r}: TAU must be a probability between 0 and 1") from None
+        return HeadClassSource(_number(spec, argument, float, "TAU must be a probability between 0 and 1"))
     if kind == "threshold":
         if not argument:
             return PredictionThresholdClassSource()
-        try:
-            return PredictionThresholdClassSource(int(argument))
-        except ValueError:
-            raise ConfigError(f"class source {spec!r}: threshold must be a whole number of pixels") from None
+        return PredictionThresholdClassSource(_number(spec, argument, int, "threshold must be a whole number of pixels"))
     if kind == "file":
         if not argument:
             raise ConfigError(f"class source {spec!r}: give the JSON path as 'file:PATH'")

@@ -277,9 +277,8 @@ class PFAMethod(SegmentationMethod):
         else:
             phase = Phase.WARMUP
         loss, parts = self.training_loss(outputs, batch, phase, iteration)
-        if self.image_classifier is not None:
-            loss = self.add_classifier_loss(network, batch, loss, parts)
-            parts[TOTAL_LOSS] = loss.detach()
+        loss = self.add_classifier_loss(network, batch, loss, parts)  # unchanged without a classifier
+        parts[TOTAL_LOSS] = loss.detach()
         return StepResult(loss=loss, parts=parts, phase=phase.value, outputs=outputs)
 
     def training_summary(self) -> dict[str, Any]:
