@@ -42,13 +42,12 @@ ENV = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPA
 
 def tiny_config(root: Path, steps: int) -> dict:
     """A MiT of 8-64 channels on 32x32 crops, a save every 2 steps, PFA through its three phases."""
+    from tiny_models import tiny_run_model  # tests/ is on sys.path (main)
+
     return {
         "name": "kill",
         "data": {"root": str(root), "crop_size": 32, "scale_range": [0.75, 1.25], "batch_size": 2, "num_workers": 0},
-        "model": {"backbone": {"name": None, "drop_path": 0.1,
-                               "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
-                                        "num_heads": [1, 2, 4, 8]}},
-                  "decoder": {"embed_dim": 16, "dropout": 0.1}},
+        "model": tiny_run_model(),  # tests/tiny_models.py, as the kill tests use
         "pfa": {"warmup_iters": 3, "slots": 2},
         "optim": {"lr": 1e-3, "warmup_iters": 2},
         "train": {"max_iters": steps, "val_interval": 0, "log_interval": 1, "checkpoint_interval": 2,
@@ -116,7 +115,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    sys.path.insert(0, str(REPO))
+    sys.path[:0] = [str(REPO), str(REPO / "tests")]
     from scribbleseg.data import make_synthetic_dataset
 
     with tempfile.TemporaryDirectory(prefix="kill_resume_") as tmp:

@@ -10,13 +10,12 @@ from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
 from scribbleseg.data import make_synthetic_dataset
+from tiny_models import tiny_run_model
 
 TINY = {
     "name": "tiny",
     "data": {"root": "", "crop_size": 32, "scale_range": [1.0, 1.0], "batch_size": 2, "num_workers": 0},
-    "model": {"backbone": {"name": None, "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
-                                                  "num_heads": [1, 2, 4, 8]}},
-              "decoder": {"embed_dim": 16}},
+    "model": tiny_run_model(),
     "pfa": {"warmup_iters": 1, "slots": 2},
     "optim": {"lr": 1e-3},
     "train": {"max_iters": 2, "val_interval": 0, "log_interval": 1, "checkpoint_interval": 0,

@@ -26,15 +26,13 @@ from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
 from scribbleseg.engine.checkpoint import read_checkpoint_header
-from tiny_models import write_tiny_run_config
+from tiny_models import tiny_run_model, write_tiny_run_config
 
 CHILD = Path(__file__).with_name("train_child.py")
 TINY = {
     "name": "kills",
     "data": {"root": "", "crop_size": 32, "scale_range": [0.75, 1.25], "batch_size": 2, "num_workers": 0},
-    "model": {"backbone": {"name": None, "drop_path": 0.1,
-                           "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}},
-              "decoder": {"embed_dim": 16, "dropout": 0.1}},
+    "model": tiny_run_model(),
     "pfa": {"warmup_iters": 2, "slots": 2},
     "optim": {"lr": 1e-3, "warmup_iters": 1},
     "train": {"max_iters": 6, "val_interval": 0, "log_interval": 1, "checkpoint_interval": 2,

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from scribbleseg.cli.app import app
 from scribbleseg.data import EvalDataset, ScribbleDataset, make_synthetic_dataset, open_dataset, validate_dataset
 from scribbleseg.errors import DataError
+from tiny_models import tiny_run_model
 
 RUNNER = CliRunner()
 
@@ -71,9 +72,7 @@ def _tiny_config(path: Path, data_root: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "data": {"root": str(data_root), "crop_size": 32, "scale_range": [1.0, 1.0], "batch_size": 2,
                  "num_workers": 0},
-        "model": {"backbone": {"name": None, "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
-                                                      "num_heads": [1, 2, 4, 8]}},
-                  "decoder": {"embed_dim": 16}, "pretrained": None},
+        "model": {**tiny_run_model(), "pretrained": None},
         "pfa": {"slots": 2},
         "train": {"max_iters": 1, "val_interval": 0, "progress": False, "device": "cpu"},
     }))

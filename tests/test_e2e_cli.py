@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
+from tiny_models import tiny_run_model
 
 pytestmark = pytest.mark.slow
 
@@ -18,9 +19,7 @@ CONFIG = {
     "name": "e2e",
     "data": {"root": "", "crop_size": 32, "scale_range": [0.75, 1.25], "batch_size": 2, "num_workers": 0,
              "synthetic": {"seed": 3, "num_train": 8, "num_val": 2, "size": 32, "generate": True}},
-    "model": {"backbone": {"name": None, "drop_path": 0.1,
-                           "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}},
-              "decoder": {"embed_dim": 16, "dropout": 0.1}},
+    "model": tiny_run_model(),
     "pfa": {"warmup_iters": 3, "slots": 2},
     # constant learning rate: a run stopped at max_iters=k and resumed with max_iters=2k follows the same
     # schedule as a run of 2k iterations

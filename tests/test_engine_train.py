@@ -22,6 +22,7 @@ from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer, build_
 from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state
 from scribbleseg.engine.trainer import TrainingDivergedError, TrainingForward, train
 from scribbleseg.errors import CheckpointError, ConfigError
+from tiny_models import tiny_run_model
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,7 @@ def tiny_config(root: Path, **sections: dict) -> ExperimentConfig:
         "name": "tiny",
         "data": {"root": str(root), "crop_size": 32, "scale_range": [0.75, 1.25], "batch_size": 2,
                  "num_workers": 0},
-        "model": {"backbone": {"name": None, "drop_path": 0.1,
-                               "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
-                                        "num_heads": [1, 2, 4, 8]}},
-                  "decoder": {"embed_dim": 16, "dropout": 0.1}},
+        "model": tiny_run_model(),
         "pfa": {"warmup_iters": 3, "slots": 2},
         "optim": {"lr": 1e-3, "warmup_iters": 2},
         "train": {"max_iters": 12, "val_interval": 0, "log_interval": 1, "checkpoint_interval": 0,

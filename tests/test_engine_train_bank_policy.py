@@ -15,6 +15,7 @@ from PIL import Image
 from scribbleseg.data import make_synthetic_dataset, simulate_scribble_folder
 from scribbleseg.engine.config_loading import config_from_mapping
 from scribbleseg.engine.trainer import train
+from tiny_models import tiny_run_model
 
 pytestmark = pytest.mark.slow
 NEVER = 3  # "dots": never scribbled in the copy
@@ -34,10 +35,7 @@ def config(root: Path, policy: str, **sections):
         "name": f"never_{policy}",
         "data": {"root": str(root), "crop_size": 32, "scale_range": [1.0, 1.0], "batch_size": 4,
                  "num_workers": 0},
-        "model": {"backbone": {"name": None, "drop_path": 0.0,
-                               "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1],
-                                        "num_heads": [1, 2, 4, 8]}},
-                  "decoder": {"embed_dim": 16, "dropout": 0.0}},
+        "model": tiny_run_model(drop=0.0),
         "pfa": {"warmup_iters": 2, "slots": 1, "global_start": policy},
         "optim": {"lr": 1e-3},
         "train": {"max_iters": 10, "val_interval": 0, "log_interval": 1, "checkpoint_interval": 0,

@@ -19,6 +19,15 @@ def tiny_model_mapping(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4), embed
     return tiny_model_config(embed_dims, num_heads, embed_dim).model_dump()
 
 
+def tiny_run_model(drop: float = 0.1) -> dict:
+    """The ``model`` section of the tiny training runs (YAML mapping): a MiT of 8-64 channels with 1-2-4-8
+    heads and a SegFormer decoder 16 wide; ``drop`` is both the stochastic depth and the decoder dropout
+    (0.1 = the defaults)."""
+    return {"backbone": {"name": None, "drop_path": drop,
+                         "dims": {"embed_dims": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}},
+            "decoder": {"embed_dim": 16, "dropout": drop}}
+
+
 def write_tiny_run_config(folder, raw: dict, data_seed: int = 0, num_train: int = 4, num_val: int = 1):
     """A synthetic data set of 32x32 images in ``folder/data`` and ``raw`` (with that ``data.root``) as
     ``folder/tiny.yaml``; returns the YAML's path."""
