@@ -86,7 +86,7 @@ def hf_segformer(model: str, num_labels: int, device: torch.device, **config: ob
     (random weights; ``config`` goes to ``SegformerConfig``, e.g. ``semantic_loss_ignore_index=255``)."""
     from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
-    from scribbleseg.models.mit_variants import resolve_variant
+    from scribbleseg.models.mit.variants import resolve_variant
 
     variant = resolve_variant(model)
     settings = SegformerConfig(hidden_sizes=list(variant.embed_dims), depths=list(variant.depths),

@@ -1,9 +1,9 @@
 """Benchmark of the evaluation engine.
 
-1. Confusion matrix: our one-``bincount`` :func:`scribbleseg.engine.confusion.confusion_matrix` against
+1. Confusion matrix: our one-``bincount`` :func:`scribbleseg.engine.evaluation.confusion.confusion_matrix` against
    torchmetrics' ``MulticlassConfusionMatrix`` on the same labels (21 classes, 10 % ignore pixels); the
    two matrices are checked to be identical before timing.
-2. Evaluation throughput of :func:`scribbleseg.engine.evaluation.evaluate` (images/s) with a small MiT
+2. Evaluation throughput of :func:`scribbleseg.engine.evaluation.evaluate.evaluate` (images/s) with a small MiT
    model on synthetic images, single scale and MS + flip.
 
 Run: ``python benchmarks/bench_engine_eval.py [--quick] [--device cpu|cuda]``. Prints a table and the machine.
@@ -23,10 +23,10 @@ from rich.table import Table
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from scribbleseg.data import DatasetInfo
-from scribbleseg.engine.config_schema import ExperimentConfig, ModelConfig
-from scribbleseg.engine.confusion import confusion_matrix
-from scribbleseg.engine.evaluation import evaluate
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
+from scribbleseg.engine.evaluation.confusion import confusion_matrix
+from scribbleseg.engine.evaluation.evaluate import evaluate
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.models.network_settings import MiTBackbone, MiTDims, SegFormerDecoder
 from scribbleseg.pfa import PFASettings
 

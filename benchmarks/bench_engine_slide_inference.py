@@ -9,7 +9,7 @@ mIoU difference of the two modes on the demo's validation set.
    mode above ``--max-whole`` pixels per side is not run (the issue measured 15.5 GB and a kill at 8000²).
    Slide mode uses the defaults (512 px tiles, stride 384, Gaussian blending); the label maps of the two
    modes are compared where both ran.
-2. **mIoU, whole vs slide.** The demo's PFA config (``scribbleseg.engine.demo``, synthetic 128 x 128
+2. **mIoU, whole vs slide.** The demo's PFA config (``scribbleseg.demo.pipeline``, synthetic 128 x 128
    images, 24 validation images) is trained for ``--train-iters`` iterations (short: the point is the
    difference between the modes, not the score), then scored whole and with 64 px tiles (stride 48, so
    every image is 3 x 3 tiles), Gaussian and uniform blending, heads basic and local (oracle classes and
@@ -38,10 +38,10 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from scribbleseg.engine.checkpoint import load_model_checkpoint, save_model_checkpoint
-from scribbleseg.engine.config_schema import ExperimentConfig, ModelConfig
-from scribbleseg.engine.method_factory import build_method
-from scribbleseg.engine.sliding_window import SlideSettings
+from scribbleseg.engine.runs.checkpoint import load_model_checkpoint, save_model_checkpoint
+from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
+from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.engine.inference.windows import SlideSettings
 from scribbleseg.models.network_settings import MiTBackbone, SegFormerDecoder
 
 NUM_CLASSES = 21
@@ -168,10 +168,10 @@ def memory_table(args, console: Console, work: Path) -> None:
 
 
 def miou_table(args, console: Console, work: Path) -> None:
-    from scribbleseg.engine.data_factory import build_eval_dataset, ensure_data_root
-    from scribbleseg.engine.demo import demo_configs, threshold_pixels, DEMO_PFA_CONFIG
-    from scribbleseg.engine.evaluation import evaluate
-    from scribbleseg.engine.trainer import train
+    from scribbleseg.engine.build.data_factory import build_eval_dataset, ensure_data_root
+    from scribbleseg.demo.pipeline import demo_configs, threshold_pixels, DEMO_PFA_CONFIG
+    from scribbleseg.engine.evaluation.evaluate import evaluate
+    from scribbleseg.engine.training.trainer import train
 
     _, cfg = demo_configs(work / "demo", seed=0, device="cpu", max_iters=args.train_iters)
     cfg.train.progress = False

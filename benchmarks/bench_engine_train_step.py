@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from scribbleseg.engine.config_loading import load_config
-from scribbleseg.engine.trainer import Trainer
+from scribbleseg.engine.config.loading import load_config
+from scribbleseg.engine.training.trainer import Trainer
 from scribbleseg.methods import TrainBatch
 
 REPO = Path(__file__).resolve().parents[1]

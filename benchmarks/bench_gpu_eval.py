@@ -4,11 +4,11 @@ Rows, all on the same ``--batch`` random ``--size``^2 images (ImageNet-normalise
 21 classes, no gradients, autocast as the engine does it (``amp``: fp16 on CUDA, bf16 on the CPU; off
 with ``--amp none``):
 
-* ``ours basic``: :func:`scribbleseg.engine.inference.infer_probabilities` with the basic head, whole
+* ``ours basic``: :func:`scribbleseg.engine.inference.probabilities.infer_probabilities` with the basic head, whole
   image (what ``scribbleseg eval`` / ``predict`` run per batch: forward, upsampling, softmax per image);
 * ``ours basic+local+global``: the same with PFA's three heads and oracle classes (bank filled);
 * ``ours basic MS+flip``: the basic head over the six test scales and their mirrors (``eval.ms_flip``);
-* ``ours basic, sliding window``: :func:`scribbleseg.engine.label_inference.infer_labels` with every
+* ``ours basic, sliding window``: :func:`scribbleseg.engine.inference.labels.infer_labels` with every
   image tiled (``--mode slide``): tiles of half the image side (a multiple of 32), stride 3/4 of the
   tile, Gaussian blending, ``--batch`` tiles per forward pass (what ``eval`` / ``predict`` run above
   the pixel budget; 3 x 3 tiles per 512^2 image);
@@ -32,12 +32,12 @@ import torch
 import torch.nn.functional as F
 
 from bench_common import hf_segformer, machine, median_step_time
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.evaluation import DEFAULT_MS_SCALES
-from scribbleseg.engine.inference import infer_probabilities
-from scribbleseg.engine.label_inference import infer_labels
-from scribbleseg.engine.sliding_window import SlideSettings
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.inference.views import DEFAULT_MS_SCALES
+from scribbleseg.engine.inference.probabilities import infer_probabilities
+from scribbleseg.engine.inference.labels import infer_labels
+from scribbleseg.engine.inference.windows import SlideSettings
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.methods import parse_class_source
 
 NUM_CLASSES = 21

@@ -39,9 +39,9 @@ import torch
 from torch import nn
 
 from bench_common import hf_segformer, host_reads_as_before, machine, median_step_time
-from scribbleseg.engine.compilation import compile_method_parts
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.runtime.compilation import compile_method_parts
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.methods import TrainBatch
 from scribbleseg.models import count_flops
 

@@ -1,6 +1,6 @@
 """The methods side by side on the built-in demo data: pCE, pCE + Gated CRF, PFA, PFA + Gated CRF.
 
-Each model is trained with the demo's recipe (``scribbleseg.engine.demo.demo_configs``: the tiny MiT from
+Each model is trained with the demo's recipe (``scribbleseg.demo.pipeline.demo_configs``: the tiny MiT from
 scratch, 1200 iterations, the same data, schedule and seed) and scored on the demo's validation images
 against the dense masks: the basic head of every model, and PFA's class-dependent heads with the oracle,
 the built-in image classifier (``head``, the demo's PFA config trains one) and the prediction-threshold
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from scribbleseg.engine.checkpoint import load_model_checkpoint
-from scribbleseg.engine.data_factory import build_eval_dataset, generate_synthetic_set
-from scribbleseg.engine.demo import DEMO_PFA_CONFIG, demo_configs
-from scribbleseg.engine.evaluation import evaluate
-from scribbleseg.engine.inference import class_dependent, resolve_heads
-from scribbleseg.engine.trainer import train
+from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+from scribbleseg.engine.build.data_factory import build_eval_dataset, generate_synthetic_set
+from scribbleseg.demo.pipeline import DEMO_PFA_CONFIG, demo_configs
+from scribbleseg.engine.evaluation.evaluate import evaluate
+from scribbleseg.engine.inference.probabilities import class_dependent, resolve_heads
+from scribbleseg.engine.training.trainer import train
 from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings
 
 METHODS = ("pce", "pce + gated_crf", "pfa", "pfa + gated_crf")

@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.method_factory import build_method
-from scribbleseg.engine.onnx_export import export_onnx
+from scribbleseg.engine.config.schema import ExperimentConfig
+from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.deploy.onnx.export import export_onnx
 from scribbleseg.methods import PredictionThresholdClassSource
 from scribbleseg.models import count_parameters
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pfa_class_sources import run_variants  # noqa: E402
 
 from scribbleseg.data import simulate_scribble_folder  # noqa: E402
-from scribbleseg.engine.data_factory import ensure_data_root  # noqa: E402
-from scribbleseg.engine.demo import demo_configs  # noqa: E402
+from scribbleseg.engine.build.data_factory import ensure_data_root  # noqa: E402
+from scribbleseg.demo.pipeline import demo_configs  # noqa: E402
 
 POLICIES = [("all_full", ["pfa.global_start=all_full"]), ("seen_full", ["pfa.global_start=seen_full"])]
 

@@ -22,7 +22,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from scribbleseg.engine.evaluation import evaluate
+from scribbleseg.engine.evaluation.evaluate import evaluate
 from scribbleseg.methods import ClassSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -27,13 +27,13 @@ from rich.console import Console
 from rich.table import Table
 
 from scribbleseg.atomic_files import atomic_write_text
-from scribbleseg.engine.checkpoint import load_model_checkpoint
-from scribbleseg.engine.config_loading import apply_overrides, config_from_mapping
-from scribbleseg.engine.data_factory import build_eval_dataset, ensure_data_root
-from scribbleseg.engine.demo import demo_configs
-from scribbleseg.engine.evaluation import evaluate, evaluate_class_sources
-from scribbleseg.engine.inference import class_dependent, resolve_heads
-from scribbleseg.engine.trainer import train
+from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+from scribbleseg.engine.config.loading import apply_overrides, config_from_mapping
+from scribbleseg.engine.build.data_factory import build_eval_dataset, ensure_data_root
+from scribbleseg.demo.pipeline import demo_configs
+from scribbleseg.engine.evaluation.evaluate import evaluate, evaluate_class_sources
+from scribbleseg.engine.inference.probabilities import class_dependent, resolve_heads
+from scribbleseg.engine.training.trainer import train
 
 SOURCES = ("oracle", "head", "threshold")
 

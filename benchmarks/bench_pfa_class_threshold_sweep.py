@@ -21,8 +21,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from scribbleseg.engine.evaluation import evaluate, evaluate_class_sources
-from scribbleseg.engine.inference import infer_probabilities
+from scribbleseg.engine.evaluation.evaluate import evaluate, evaluate_class_sources
+from scribbleseg.engine.inference.probabilities import infer_probabilities
 from scribbleseg.methods import parse_class_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -22,9 +22,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.demo import demo_configs
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.demo.pipeline import demo_configs
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.methods import TrainBatch
 
 CLASSES = 6

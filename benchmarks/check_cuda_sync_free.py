@@ -23,9 +23,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from scribbleseg.engine.compilation import compile_method_parts
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.runtime.compilation import compile_method_parts
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.methods import TrainBatch
 from scribbleseg.pfa import PrototypeMemoryBank, extract_local_prototypes
 from scribbleseg.pfa.sync_policy import count_max

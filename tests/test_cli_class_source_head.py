@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
 from scribbleseg.data import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
-from scribbleseg.engine.checkpoint import save_model_checkpoint
-from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
+from scribbleseg.engine.config.schema import ExperimentConfig
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.pfa import PFASettings
 from tiny_models import tiny_model_config
 

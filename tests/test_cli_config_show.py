@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.engine.config_loading import config_from_mapping, load_config
+from scribbleseg.engine.config.loading import config_from_mapping, load_config
 
 
 def _write(path: Path, text: str) -> Path:

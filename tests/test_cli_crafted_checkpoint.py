@@ -13,9 +13,9 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.engine.checkpoint import CONFIG_KEY, META_KEY, save_model_checkpoint
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.runs.checkpoint import CONFIG_KEY, META_KEY, save_model_checkpoint
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.build.method_factory import build_method
 from tiny_models import tiny_model_mapping
 
 

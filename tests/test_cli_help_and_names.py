@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from scribbleseg import __version__
 from scribbleseg.cli.app import app
 from scribbleseg.data import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
-from scribbleseg.engine.checkpoint import save_model_checkpoint
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.build.method_factory import build_method
 from tiny_models import tiny_model_mapping
 
 

@@ -13,9 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.engine.checkpoint import save_model_checkpoint
-from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
+from scribbleseg.engine.config.schema import ExperimentConfig
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.pfa import PFASettings
 from tiny_models import tiny_model_config
 

@@ -71,8 +71,8 @@ def test_every_command_runs_through_the_lazy_group() -> None:
 
 
 def test_slide_option_defaults_shown_in_help_are_the_engines() -> None:
-    from scribbleseg.cli import slide_options
-    from scribbleseg.engine import sliding_window
+    from scribbleseg.cli.parsing import slide_options
+    from scribbleseg.engine.inference import windows as sliding_window
 
     assert slide_options.DEFAULT_TILE == sliding_window.DEFAULT_TILE
     assert slide_options.DEFAULT_PIXEL_BUDGET == sliding_window.DEFAULT_PIXEL_BUDGET

@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.engine import last_checkpoint
-from scribbleseg.engine.checkpoint import read_checkpoint_header
-from scribbleseg.engine.last_checkpoint import load_resume_point
-from scribbleseg.engine.trainer import Trainer
+from scribbleseg.engine.runs import last_checkpoint
+from scribbleseg.engine.runs.checkpoint import read_checkpoint_header
+from scribbleseg.engine.runs.last_checkpoint import load_resume_point
+from scribbleseg.engine.training.trainer import Trainer
 from test_cli_train_kills import TINY
 from tiny_models import write_tiny_run_config
 

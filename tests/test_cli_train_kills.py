@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.engine.checkpoint import read_checkpoint_header
+from scribbleseg.engine.runs.checkpoint import read_checkpoint_header
 from tiny_models import tiny_run_model, write_tiny_run_config
 
 CHILD = Path(__file__).with_name("train_child.py")

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
 from scribbleseg.data import make_synthetic_dataset
-from scribbleseg.engine.checkpoint import load_model_checkpoint
+from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--set", "data.crop_size=48", "--set", "data.batch_size=2", "--set", "train.max_iters=4",

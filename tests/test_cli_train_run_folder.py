@@ -78,7 +78,7 @@ def test_a_train_that_fails_before_its_first_step_leaves_no_folder(config_file: 
 HOLDER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
-    from scribbleseg.engine.run_lock import RunLock
+    from scribbleseg.engine.runs.lock import RunLock
     lock = RunLock({lock!r})
     lock.acquire()
     print("locked", flush=True)

@@ -123,9 +123,9 @@ def test_voc_split_with_some_scribbles_still_reports_the_missing_ones(tmp_path):
 
 
 def test_eval_command_scores_a_val_split_without_scribbles(synth_root, tmp_path):
-    from scribbleseg.engine.checkpoint import save_model_checkpoint
-    from scribbleseg.engine.config_loading import load_config
-    from scribbleseg.engine.method_factory import build_method
+    from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
+    from scribbleseg.engine.config.loading import load_config
+    from scribbleseg.engine.build.method_factory import build_method
 
     root = _without_scribbles(synth_root, tmp_path / "ds", "val", keep_folder=True)
     config = _tiny_config(tmp_path / "tiny.yaml", root)

@@ -13,14 +13,14 @@ from typer.testing import CliRunner
 from scribbleseg.cli.app import app
 from scribbleseg.data import decode_labelstudio_rle, import_labelstudio_json, open_dataset, validate_dataset
 from scribbleseg.data.folder_layout import load_dataset_yaml
-from scribbleseg.data.labelstudio_import import image_names
-from scribbleseg.data.labelstudio_rle import decode_brush_mask
+from scribbleseg.data.imports.labelstudio import image_names
+from scribbleseg.data.imports.labelstudio_rle import decode_brush_mask
 from scribbleseg.errors import DataError
 
 RUNNER = CliRunner()
 
 
-# --- an encoder written from the documented bit layout (see scribbleseg/data/labelstudio_rle.py) ---
+# --- an encoder written from the documented bit layout (see scribbleseg/data/imports/labelstudio_rle.py) ---
 
 def _bits(value: int, width: int) -> str:
     assert 0 <= value < 2 ** width

@@ -7,7 +7,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.data.scribblesup_xml import convert_scribblesup_folder, parse_scribblesup_xml
+from scribbleseg.data.imports.scribblesup_xml import convert_scribblesup_folder, parse_scribblesup_xml
 
 XML = """<?xml version="1.0"?>
 <annotation>

@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from scribbleseg.engine.checkpoint import CONFIG_KEY, FORMAT_KEY, META_KEY, load_model_checkpoint, save_model_checkpoint
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.runs.checkpoint import CONFIG_KEY, FORMAT_KEY, META_KEY, load_model_checkpoint, save_model_checkpoint
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.errors import CheckpointError, ConfigError
 from scribbleseg.methods import check_source_fits, parse_class_source
 from tiny_models import tiny_model_mapping

@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from scribbleseg.data import make_synthetic_dataset
-from scribbleseg.engine.compilation import compile_method_parts
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.method_factory import build_method
-from scribbleseg.engine.optim import build_optimizer
-from scribbleseg.engine.trainer import train
+from scribbleseg.engine.runtime.compilation import compile_method_parts
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.engine.training.optim import build_optimizer
+from scribbleseg.engine.training.trainer import train
 from scribbleseg.errors import ConfigError
 from scribbleseg.pfa import PrototypeMemoryBank
 from tiny_models import tiny_model_mapping

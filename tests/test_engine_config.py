@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scribbleseg.engine.config_loading import config_from_mapping, load_config, parse_override
-from scribbleseg.engine.config_schema import ExperimentConfig
+from scribbleseg.engine.config.loading import config_from_mapping, load_config, parse_override
+from scribbleseg.engine.config.schema import ExperimentConfig
 from scribbleseg.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,7 +146,7 @@ def test_base_files_merge_and_cycles_are_rejected(tmp_path: Path) -> None:
 
 
 def test_demo_configs_equal_the_synthetic_presets(tmp_path: Path) -> None:
-    from scribbleseg.engine.demo import demo_configs
+    from scribbleseg.demo.pipeline import demo_configs
 
     baseline, pfa = demo_configs(tmp_path, seed=0)
     for made, preset in ((baseline, "synthetic_baseline"), (pfa, "synthetic_pfa")):

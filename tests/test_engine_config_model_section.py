@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scribbleseg.engine.config_loading import config_from_mapping, load_config
+from scribbleseg.engine.config.loading import config_from_mapping, load_config
 from scribbleseg.errors import ConfigError
 from scribbleseg.models.network_settings import MiTBackbone, ResNetBackbone, SegFormerDecoder
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from scribbleseg.engine.confusion import (
+from scribbleseg.engine.evaluation.confusion import (
     ConfusionAccumulator,
     class_accuracy,
     confusion_matrix,

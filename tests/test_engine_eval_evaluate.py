@@ -12,11 +12,11 @@ import torch
 from rich.console import Console
 
 from scribbleseg.data import DatasetInfo
-from scribbleseg.engine.confusion import confusion_matrix
-from scribbleseg.engine.eval_results import EvalReport, EvalResult, write_results_json
-from scribbleseg.engine.eval_tables import comparison_table, per_class_table
-from scribbleseg.engine.evaluation import evaluate
-from scribbleseg.engine.inference import infer_probabilities
+from scribbleseg.engine.evaluation.confusion import confusion_matrix
+from scribbleseg.engine.evaluation.results import EvalReport, EvalResult, write_results_json
+from scribbleseg.engine.evaluation.tables import comparison_table, per_class_table
+from scribbleseg.engine.evaluation.evaluate import evaluate
+from scribbleseg.engine.inference.probabilities import infer_probabilities
 from scribbleseg.errors import ConfigError, DataError
 from scribbleseg.methods import parse_class_source
 from tiny_models import tiny_model_config
@@ -155,8 +155,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
 
 
 def tiny_segmentor_with(num_classes: int):
-    from scribbleseg.engine.config_schema import ExperimentConfig
-    from scribbleseg.engine.method_factory import build_method
+    from scribbleseg.engine.config.schema import ExperimentConfig
+    from scribbleseg.engine.build.method_factory import build_method
     return build_method(ExperimentConfig(model=tiny_model_config(embed_dim=32)), num_classes, load_pretrained=False)
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.inference import available_heads, infer_probabilities, resolve_heads
-from scribbleseg.engine.inference_views import pad_batch
-from scribbleseg.engine.method_factory import build_method
+from scribbleseg.engine.config.schema import ExperimentConfig
+from scribbleseg.engine.inference.probabilities import available_heads, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference.views import pad_batch
+from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.errors import ConfigError
 from scribbleseg.methods import parse_class_source
 from scribbleseg.pfa import PFASettings

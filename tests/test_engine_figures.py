@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scribbleseg.engine.metrics_file import read_metrics
-from scribbleseg.engine.prediction_figures import overlay_grid
-from scribbleseg.engine.run_figures import plot_run
+from scribbleseg.engine.runs.metrics_file import read_metrics
+from scribbleseg.engine.figures.prediction_figures import overlay_grid
+from scribbleseg.engine.figures.run_figures import plot_run
 from scribbleseg.errors import DataError
 
 

@@ -9,11 +9,11 @@ import json
 import pytest
 import torch
 
-import scribbleseg.engine.onnx_packages as onnx_packages
-from scribbleseg.engine.onnx_export import IN_GRAPH_CLASS_SOURCES, export_onnx, graph_chooser_factory
-from scribbleseg.engine.onnx_inference import InGraphClassSource, runtime_providers
-from scribbleseg.engine.onnx_metadata import OnnxModelMetadata, canonical_class_source
-from scribbleseg.engine.onnx_packages import MissingExtraError
+import scribbleseg.deploy.onnx.packages as onnx_packages
+from scribbleseg.deploy.onnx.export import IN_GRAPH_CLASS_SOURCES, export_onnx, graph_chooser_factory
+from scribbleseg.deploy.onnx.runtime_model import InGraphClassSource, runtime_providers
+from scribbleseg.deploy.onnx.metadata import OnnxModelMetadata, canonical_class_source
+from scribbleseg.deploy.onnx.packages import MissingExtraError
 from scribbleseg.errors import CheckpointError, ConfigError
 from scribbleseg.methods import Evidence, PredictionThresholdClassSource
 from test_engine_eval_inference import NUM_CLASSES, fill_bank, tiny_segmentor
@@ -131,9 +131,9 @@ def test_in_graph_class_source_only_signals_that_classes_exist() -> None:
 def test_graph_outputs_include_an_image_classifier_when_the_method_has_one() -> None:
     """A method with the built-in image classifier gets an ``image_logits`` output and may choose the global
     head's classes with it inside the graph (class source ``head``)."""
-    from scribbleseg.engine.config_schema import ExperimentConfig
-    from scribbleseg.engine.method_factory import build_method
-    from scribbleseg.engine.onnx_export import InferenceGraph
+    from scribbleseg.engine.config.schema import ExperimentConfig
+    from scribbleseg.engine.build.method_factory import build_method
+    from scribbleseg.deploy.onnx.export import InferenceGraph
     from scribbleseg.pfa import PFASettings
     from tiny_models import tiny_model_config
 

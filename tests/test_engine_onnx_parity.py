@@ -21,13 +21,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.engine.checkpoint import save_model_checkpoint
-from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.inference import infer_probabilities
-from scribbleseg.engine.inference_views import pad_batch
-from scribbleseg.engine.method_factory import build_method, model_descriptor
-from scribbleseg.engine.onnx_export import InferenceGraph, export_onnx
-from scribbleseg.engine.onnx_inference import OnnxRuntimeMethod
+from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
+from scribbleseg.engine.config.schema import ExperimentConfig
+from scribbleseg.engine.inference.probabilities import infer_probabilities
+from scribbleseg.engine.inference.views import pad_batch
+from scribbleseg.engine.build.method_factory import build_method, model_descriptor
+from scribbleseg.deploy.onnx.export import InferenceGraph, export_onnx
+from scribbleseg.deploy.onnx.runtime_model import OnnxRuntimeMethod
 from scribbleseg.methods import OracleClassSource, PredictionThresholdClassSource
 from scribbleseg.methods.logit_resizing import upsample_logits
 from test_engine_eval_inference import NUM_CLASSES, fill_bank, tiny_segmentor

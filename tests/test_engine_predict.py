@@ -12,7 +12,7 @@ from PIL import Image
 
 from scribbleseg.data import InferenceImages
 from scribbleseg.errors import OutputDirError
-from scribbleseg.engine.prediction import predict_paths
+from scribbleseg.engine.prediction.predict_files import predict_paths
 from scribbleseg.errors import ConfigError, DataError
 
 from test_engine_eval_inference import NUM_CLASSES, tiny_segmentor

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from scribbleseg.engine.palette_io import (
+from scribbleseg.engine.prediction.palette_io import (
     blend_overlay,
     colorize,
     denormalize_image,

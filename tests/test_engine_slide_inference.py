@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from scribbleseg.engine.band_sinks import ClassCountSink, EvidenceSink, LabelSink, evidence_factor
-from scribbleseg.engine.band_stitching import stitch
-from scribbleseg.engine.inference import infer_probabilities
-from scribbleseg.engine.probability_file import open_probability_file
-from scribbleseg.engine.slide_inference import slide_infer
-from scribbleseg.engine.sliding_window import (
+from scribbleseg.engine.inference.band_sinks import ClassCountSink, EvidenceSink, LabelSink, evidence_factor
+from scribbleseg.engine.inference.band_stitching import stitch
+from scribbleseg.engine.inference.probabilities import infer_probabilities
+from scribbleseg.engine.prediction.probability_file import open_probability_file
+from scribbleseg.engine.inference.slide import slide_infer
+from scribbleseg.engine.inference.windows import (
     SlideSettings,
     blend_window,
     slide_settings,
@@ -24,7 +24,7 @@ from scribbleseg.engine.sliding_window import (
     tile_starts,
     uses_slide,
 )
-from scribbleseg.engine.tile_sources import RGBTiles, TensorTiles
+from scribbleseg.engine.inference.tile_sources import RGBTiles, TensorTiles
 from scribbleseg.errors import ConfigError, OutputWriteError
 from scribbleseg.methods import ClassSource, Evidence, parse_class_source
 
@@ -253,7 +253,7 @@ def test_failed_probability_file_leaves_the_old_file_and_no_temp(tmp_path, monke
 
 def test_eval_in_slide_mode_scores_like_whole_mode_when_one_tile_covers_each_image() -> None:
     from test_engine_eval_evaluate import TinyEvalSet
-    from scribbleseg.engine.evaluation import evaluate
+    from scribbleseg.engine.evaluation.evaluate import evaluate
 
     segmentor = tiny_segmentor()
     fill_bank(segmentor)

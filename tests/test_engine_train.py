@@ -12,15 +12,15 @@ import torch
 
 from scribbleseg.data import make_synthetic_dataset
 from scribbleseg.atomic_files import atomic_write_text
-from scribbleseg.engine.checkpoint import load_model_checkpoint, load_training_state, save_model_checkpoint
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.config_schema import ExperimentConfig
-from scribbleseg.engine.data_factory import ResumableBatchSampler
-from scribbleseg.engine.method_factory import build_method
-from scribbleseg.engine.run_layout import state_path_for
-from scribbleseg.engine.optim import WarmupPolySchedule, build_optimizer, build_param_groups
-from scribbleseg.engine.seeding import capture_rng_state, restore_rng_state
-from scribbleseg.engine.trainer import TrainingDivergedError, TrainingForward, train
+from scribbleseg.engine.runs.checkpoint import load_model_checkpoint, load_training_state, save_model_checkpoint
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.config.schema import ExperimentConfig
+from scribbleseg.engine.build.data_factory import ResumableBatchSampler
+from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.engine.runs.layout import state_path_for
+from scribbleseg.engine.training.optim import WarmupPolySchedule, build_optimizer, build_param_groups
+from scribbleseg.engine.runtime.seeding import capture_rng_state, restore_rng_state
+from scribbleseg.engine.training.trainer import TrainingDivergedError, TrainingForward, train
 from scribbleseg.errors import CheckpointError, ConfigError
 from tiny_models import tiny_run_model
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from scribbleseg.data import make_synthetic_dataset, simulate_scribble_folder
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.trainer import train
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.training.trainer import train
 from tiny_models import tiny_run_model
 
 pytestmark = pytest.mark.slow

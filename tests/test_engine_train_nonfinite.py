@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
 from scribbleseg.data import make_synthetic_dataset
-from scribbleseg.engine.checkpoint import load_model_checkpoint, save_model_checkpoint
-from scribbleseg.engine.config_loading import config_from_mapping
-from scribbleseg.engine.method_factory import build_method
-from scribbleseg.engine.trainer import Trainer, TrainingForward, train
+from scribbleseg.engine.runs.checkpoint import load_model_checkpoint, save_model_checkpoint
+from scribbleseg.engine.config.loading import config_from_mapping
+from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.engine.training.trainer import Trainer, TrainingForward, train
 
 RESNET = {
     "name": "bn",

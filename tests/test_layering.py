@@ -1,7 +1,10 @@
 """The package's layer rule (docs/ARCHITECTURE.md), checked on the source with ``ast``.
 
-``cli -> engine -> pfa -> methods -> models``; ``engine -> data``; ``data`` and ``models`` never import each other;
-every layer may import the root modules ``scribbleseg.errors``, ``atomic_files`` and ``yaml_reading``.
+Applications (``cli``, ``demo``) on top; ``engine -> deploy -> pfa -> methods -> models``; ``data`` beside
+``models`` (they never import each other); every layer may import the root modules ``scribbleseg.errors``,
+``atomic_files`` and ``yaml_reading``. Inside the engine, :data:`ENGINE_ROOMS` says which room may import
+which (training sits on top; inference imports no config or runs; evaluation and prediction never import
+each other). No command module imports another; no folder holds more than 15 modules; no import circle.
 A violation names the file and the import.
 """
 
@@ -22,9 +25,24 @@ ALLOWED = {
     "data": {"data"},
     "methods": {"methods", "models"},
     "pfa": {"pfa", "methods", "models"},
-    "engine": {"engine", "pfa", "methods", "models", "data"},
-    "cli": {"cli", "engine", "pfa", "methods", "models", "data"},
+    "deploy": {"deploy", "methods", "models", "data"},
+    "engine": {"engine", "deploy", "pfa", "methods", "models", "data"},
+    "demo": {"demo", "engine", "deploy", "pfa", "methods", "models", "data"},
+    "cli": {"cli", "demo", "engine", "deploy", "pfa", "methods", "models", "data"},
 }
+# Inside the engine: the rooms each room may import ("" = the engine package itself).
+ENGINE_ROOMS = {
+    "config": {"config"},
+    "runtime": {"runtime", "config"},
+    "build": {"build", "config", "runtime"},
+    "runs": {"runs", "config", "runtime", "build"},
+    "inference": {"inference"},
+    "evaluation": {"evaluation", "inference", "runtime"},
+    "prediction": {"prediction", "inference", "runtime"},
+    "figures": {"figures", "inference", "prediction", "runs", "build", "config"},
+    "training": {"training", "config", "runtime", "build", "runs", "inference", "evaluation", "figures"},
+}
+MAX_MODULES_PER_FOLDER = 15
 ALWAYS = {"errors", "atomic_files", "yaml_reading", ""}  # "" = the top-level package itself (e.g. ``scribbleseg.__version__``)
 FORBIDDEN_THIRD_PARTY = {"torchvision", "timm"}
 
@@ -72,6 +90,33 @@ def layer_violations(path: Path, package: Path = PACKAGE) -> list[str]:
         target = module.split(".")[1] if "." in module else ""
         if target not in allowed and target not in ALWAYS:
             bad.append(f"line {lineno}: {module} (layer '{layer}' may import {sorted(allowed | ALWAYS - {''})})")
+    return bad + room_violations(path, package)
+
+
+def _room_of(path: Path, package: Path = PACKAGE) -> str | None:
+    """The engine room of ``path`` (``None`` outside the engine or for the engine's own ``__init__``)."""
+    rel = path.relative_to(package).parts
+    return rel[1] if len(rel) > 2 and rel[0] == "engine" else None
+
+
+def room_violations(path: Path, package: Path = PACKAGE) -> list[str]:
+    """Imports of ``path`` that break the engine's room table, or import one command module from another."""
+    bad = []
+    rel = path.relative_to(package).parts
+    room = _room_of(path, package)
+    for lineno, module in _imports(path, package):
+        parts = module.split(".")
+        if room is not None and parts[:2] == ["scribbleseg", "engine"]:
+            target = parts[2] if len(parts) > 2 else ""
+            if target and target not in ENGINE_ROOMS.get(room, set()):
+                bad.append(f"line {lineno}: {module} (engine room '{room}' may import "
+                           f"{sorted(ENGINE_ROOMS.get(room, set()))})")
+        own_folder = ["scribbleseg", *rel[:-1]]
+        if (rel[0] == "cli" and rel[-1].endswith(("_command.py", "_commands.py")) and parts[:2] == ["scribbleseg", "cli"]
+                and parts[-1].endswith(("_command", "_commands"))
+                and (parts[:-1] != own_folder or own_folder == ["scribbleseg", "cli"])):
+            bad.append(f"line {lineno}: {module} (a command module imports another command's module; only the "
+                       f"modules of one command group share a folder and may import each other)")
     return bad
 
 
@@ -92,6 +137,80 @@ def test_layer_checker_detects_an_upward_import(tmp_path: Path) -> None:
     assert [m for _, m in _imports(fake, package)] == ["scribbleseg.engine", "scribbleseg.pfa", "scribbleseg.models"]
     bad = layer_violations(fake, package)
     assert len(bad) == 2 and "scribbleseg.engine" in bad[0] and "scribbleseg.pfa" in bad[1]
+
+
+def test_room_checker_detects_a_forbidden_room_import(tmp_path: Path) -> None:
+    """The room table can fail: inference importing the config and prediction importing evaluation are
+    caught, while inference importing itself is not."""
+    package = tmp_path / "scribbleseg"
+    for room in ("inference", "prediction"):
+        (package / "engine" / room).mkdir(parents=True)
+    probe = package / "engine" / "inference" / "probe.py"
+    probe.write_text("from scribbleseg.engine.config.schema import ExperimentConfig\nfrom . import views\n")
+    bad = layer_violations(probe, package)
+    assert len(bad) == 1 and "engine room 'inference'" in bad[0]
+    probe2 = package / "engine" / "prediction" / "probe.py"
+    probe2.write_text("from scribbleseg.engine.evaluation import evaluate\n")
+    assert len(layer_violations(probe2, package)) == 1
+    (package / "cli").mkdir()
+    command = package / "cli" / "a_command.py"
+    command.write_text("from scribbleseg.cli.b_command import thing\n")
+    assert any("command module" in line for line in layer_violations(command, package))
+
+
+def test_every_room_has_a_docstring_and_at_most_15_modules() -> None:
+    folders = {path.parent for path in SOURCES}
+    crowded = {str(f.relative_to(PACKAGE)): n for f in folders
+               if (n := sum(1 for p in f.glob("*.py"))) > MAX_MODULES_PER_FOLDER}
+    assert not crowded, f"folders over {MAX_MODULES_PER_FOLDER} modules: {crowded}"
+    undocumented = [str(f.relative_to(PACKAGE)) for f in folders
+                    if ast.get_docstring(ast.parse((f / "__init__.py").read_text(encoding="utf-8"))) is None]
+    assert not undocumented, f"packages without a docstring saying what they own: {undocumented}"
+
+
+def test_no_import_circle_between_modules() -> None:
+    """Module-level imports between the package's modules form no cycle (imports inside functions are lazy
+    by design and not counted)."""
+    names = {".".join(("scribbleseg", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__"): p
+             for p in SOURCES}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        package_parts = ["scribbleseg", *path.relative_to(PACKAGE).parts[:-1]]
+        targets = set()
+        for node in tree.body:
+            nodes = [node]
+            if isinstance(node, ast.If):  # ``if TYPE_CHECKING:`` blocks are not run
+                continue
+            for sub in nodes:
+                modules = []
+                if isinstance(sub, ast.Import):
+                    modules = [alias.name for alias in sub.names]
+                elif isinstance(sub, ast.ImportFrom):
+                    base = (".".join(package_parts[: len(package_parts) - sub.level + 1] + ([sub.module] if sub.module else []))
+                            if sub.level else (sub.module or ""))
+                    modules = [base] + [f"{base}.{alias.name}" for alias in sub.names]
+                targets |= {m for m in modules if m in names and m != name}
+        graph[name] = targets
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            # a package __init__ re-exporting its own modules is no circle: skip parent -> child edges back
+            raise AssertionError("import circle: " + " -> ".join(cycle))
 
 
 def test_every_torch_load_is_weights_only() -> None:

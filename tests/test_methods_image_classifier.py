@@ -19,8 +19,8 @@ from scribbleseg.methods import (
     partial_cross_entropy,
 )
 from scribbleseg.models import MixTransformer, ResNet, SegFormerHead
-from scribbleseg.models.deeplabv2_head import DeepLabV2Head
-from scribbleseg.models.deeplabv3plus_head import DeepLabV3PlusHead
+from scribbleseg.models.heads.deeplabv2 import DeepLabV2Head
+from scribbleseg.models.heads.deeplabv3plus import DeepLabV3PlusHead
 from scribbleseg.pfa import PFAMethod, PFASettings
 
 K = 3

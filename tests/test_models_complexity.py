@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from scribbleseg.models import MixTransformer, SegFormerHead, count_flops, count_parameters
-from scribbleseg.models.efficient_attention import EfficientSelfAttention
+from scribbleseg.models.mit.efficient_attention import EfficientSelfAttention
 
 
 def test_count_parameters_counts_shared_tensors_once_and_can_skip_frozen() -> None:

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from scribbleseg.cli.app import app
 from scribbleseg.errors import WeightsError
 from scribbleseg.models import MixTransformer, load_encoder_weights
-from scribbleseg.models.hub_weights import is_hub_id, resolve_weights_path
+from scribbleseg.models.weights.hub import is_hub_id, resolve_weights_path
 from segformer_reference import random_segformer
 
 transformers = pytest.importorskip("transformers")
@@ -202,8 +202,8 @@ def test_an_existing_local_folder_shadows_the_hub_id(offline_cache, tmp_path) ->
 
 
 def test_model_pretrained_takes_a_hub_id_through_the_engine_factory(offline_cache) -> None:
-    from scribbleseg.engine.config_schema import ExperimentConfig
-    from scribbleseg.engine.method_factory import build_method
+    from scribbleseg.engine.config.schema import ExperimentConfig
+    from scribbleseg.engine.build.method_factory import build_method
 
     _, _, x, expected = offline_cache
     cfg = ExperimentConfig(model={"backbone": {"name": None, "dims": {k: list(v) for k, v in TINY.items()}},

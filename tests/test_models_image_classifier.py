@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scribbleseg.models.image_classifier import ImageClassifierHead, pool_positions
+from scribbleseg.models.heads.image_classifier import ImageClassifierHead, pool_positions
 
 
 def loop_pool(x, pooling, valid=None):

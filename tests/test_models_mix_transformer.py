@@ -8,7 +8,7 @@ from torch import nn
 
 from scribbleseg.errors import ConfigError
 from scribbleseg.models import MIT_VARIANTS, MixTransformer
-from scribbleseg.models.drop_path import DropPath
+from scribbleseg.models.mit.drop_path import DropPath
 
 TINY = dict(embed_dims=(8, 16, 24, 32), num_heads=(1, 2, 3, 4), depths=(1, 2, 1, 1), sr_ratios=(4, 2, 2, 1))
 
@@ -128,7 +128,7 @@ def test_state_dict_is_contiguous_for_safetensors(tmp_path) -> None:
 
 
 def test_channels_last_conv_equals_conv2d_and_returns_contiguous_tokens() -> None:
-    from scribbleseg.models.channels_last_conv import ChannelsLastConv2d
+    from scribbleseg.models.mit.channels_last_conv import ChannelsLastConv2d
 
     torch.manual_seed(0)
     fast = ChannelsLastConv2d(6, 6, kernel_size=3, padding=1, groups=6)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scribbleseg.engine.config_schema import ModelConfig
+from scribbleseg.engine.config.schema import ModelConfig
 from scribbleseg.models.network_settings import MiTBackbone, MiTDims, SegFormerDecoder
 
 

@@ -43,7 +43,7 @@ def kill_after_rename(spec: str) -> None:
 
 def signal_at_step(spec: str) -> None:
     """Send a signal to the process group once the trainer has counted STEP steps."""
-    from scribbleseg.engine.run_logging import RunLogger
+    from scribbleseg.engine.runs.run_logging import RunLogger
 
     name, step = spec.split(":")
     signum, target = getattr(signal, name), int(step)

@@ -25,7 +25,7 @@ from typer.core import TyperGroup
 
 from scribbleseg import __version__
 from scribbleseg.errors import ScribblesegError
-from scribbleseg.cli.plain_usage import use_plain_usage
+from scribbleseg.cli.parsing.plain_usage import use_plain_usage
 
 USER_ERROR_EXIT_CODE = 2
 
@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                              "grid)."),
     "demo": ("demo_command", "Synthetic data -> pCE baseline vs PFA -> comparison table + overlay grid."),
     "export": ("export_command", "Export a trained checkpoint to ONNX for deployment with ONNX Runtime."),
-    "data": ("data_commands", "Inspect, validate, convert and generate data sets."),
+    "data": ("data.data_commands", "Inspect, validate, convert and generate data sets."),
     "weights": ("weights_command", "Pretrained weights from the Hugging Face Hub."),
     "config": ("config_command", "Inspect experiment configs."),
 }

@@ -21,7 +21,7 @@ def show(
                                         help="Override a config value, as in 'train' (repeatable)."),
 ) -> None:
     """Print the resolved config (after _base_ and --set, with all defaults) as YAML."""
-    from scribbleseg.engine.config_loading import load_config
+    from scribbleseg.engine.config.loading import load_config
 
     typer.echo(load_config(config, overrides).to_yaml(), nl=False)
 

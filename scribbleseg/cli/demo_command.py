@@ -1,7 +1,7 @@
 """``scribbleseg demo [--out DIR] [--seed S]``: the README's main command.
 
 Builds the synthetic set, trains the pCE baseline and PFA, prints one comparison table and writes an
-overlay grid (see :mod:`scribbleseg.engine.demo`). A few minutes on 2 CPU cores.
+overlay grid (see :mod:`scribbleseg.demo.pipeline`). A few minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     ) -> None:
         """Synthetic data -> pCE baseline vs PFA -> comparison table + overlay grid."""
-        from scribbleseg.engine.demo import run_demo
+        from scribbleseg.demo.pipeline import run_demo
 
         if device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}")

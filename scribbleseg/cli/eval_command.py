@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from scribbleseg.atomic_files import ensure_writable_dir
-from scribbleseg.cli import slide_options
+from scribbleseg.cli.parsing import slide_options
 
 
 def _slug(text: str) -> str:
@@ -31,7 +31,7 @@ def _slug(text: str) -> str:
 def dataset_slug(data_root: str) -> str:
     """``/data/VOC2012`` -> ``VOC2012-1a2b3c``: the folder's name and a hash of its absolute path, so two
     data sets in folders of the same name get different names."""
-    from scribbleseg.engine.data_factory import absolute_data_root
+    from scribbleseg.engine.build.data_factory import absolute_data_root
 
     absolute = absolute_data_root(data_root)
     return f"{_slug(Path(absolute).name) or 'data'}-{hashlib.sha1(absolute.encode()).hexdigest()[:6]}"
@@ -39,7 +39,7 @@ def dataset_slug(data_root: str) -> str:
 
 def default_results_path(checkpoint: Path, class_source: str, split: str, data_root: str) -> Path:
     """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<data set>_<split>_<classes>.json``."""
-    from scribbleseg.engine.run_layout import RunLayout
+    from scribbleseg.engine.runs.layout import RunLayout
 
     folder = RunLayout.of_checkpoint(checkpoint).eval
     classes = _slug(class_source if not class_source.startswith("file:") else "file-" + Path(class_source[5:]).stem)
@@ -73,13 +73,13 @@ def eval_command(
     pixel_budget: Optional[int] = slide_options.PIXEL_BUDGET_OPTION,
 ) -> None:
     """Score a checkpoint on full validation images against dense ground truth (mIoU per head)."""
-    from scribbleseg.engine.checkpoint import load_model_checkpoint
-    from scribbleseg.engine.config_loading import load_config
-    from scribbleseg.engine.data_factory import absolute_data_root, build_eval_dataset
-    from scribbleseg.engine.devices import resolve_device
-    from scribbleseg.engine.eval_results import write_results_json
-    from scribbleseg.engine.eval_tables import class_source_table, classifier_table, comparison_table
-    from scribbleseg.engine.evaluation import comparison_sources, evaluate, evaluate_class_sources
+    from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+    from scribbleseg.engine.config.loading import load_config
+    from scribbleseg.engine.build.data_factory import absolute_data_root, build_eval_dataset
+    from scribbleseg.engine.runtime.devices import resolve_device
+    from scribbleseg.engine.evaluation.results import write_results_json
+    from scribbleseg.engine.evaluation.tables import class_source_table, classifier_table, comparison_table
+    from scribbleseg.engine.evaluation.evaluate import comparison_sources, evaluate, evaluate_class_sources
     from scribbleseg.methods import BASIC_HEAD, check_source_fits, parse_class_source
 
     slide = slide_options.settings_from_options(mode, tile, stride, blend, pixel_budget)

@@ -31,10 +31,10 @@ def export_command(
                                     "report the largest difference to PyTorch."),
 ) -> None:
     """Export a trained checkpoint to ONNX for deployment with ONNX Runtime."""
-    from scribbleseg.cli.predict_command import checkpoint_palette
-    from scribbleseg.engine.checkpoint import load_model_checkpoint
-    from scribbleseg.engine.onnx_export import CHECK_SHAPE, DEFAULT_OPSET, export_onnx
-    from scribbleseg.engine.onnx_inference import ONNX_SUFFIX
+    from scribbleseg.engine.runs.checkpoint import checkpoint_palette
+    from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+    from scribbleseg.deploy.onnx.export import CHECK_SHAPE, DEFAULT_OPSET, export_onnx
+    from scribbleseg.deploy.onnx.runtime_model import ONNX_SUFFIX
     from scribbleseg.errors import ConfigError
 
     if out.suffix.lower() != ONNX_SUFFIX:

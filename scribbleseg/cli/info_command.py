@@ -62,8 +62,8 @@ def info(
 ) -> None:
     """Print parameters (M) and FLOPs of encoder + decoder and run one forward pass as a check."""
     import torch
-    from scribbleseg.engine.config_schema import ModelConfig
-    from scribbleseg.engine.method_factory import build_network
+    from scribbleseg.engine.config.schema import ModelConfig
+    from scribbleseg.engine.build.method_factory import build_network
     from scribbleseg.models import count_flops, count_parameters, load_encoder_weights
 
     console = Console()

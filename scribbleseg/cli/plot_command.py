@@ -25,9 +25,9 @@ def plot_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
 ) -> None:
     """Draw the loss / mIoU / learning-rate curves of a run (and a prediction overlay grid)."""
-    from scribbleseg.engine.devices import resolve_device
-    from scribbleseg.engine.prediction_figures import plot_run_predictions
-    from scribbleseg.engine.run_figures import plot_run
+    from scribbleseg.engine.runtime.devices import resolve_device
+    from scribbleseg.engine.figures.prediction_figures import plot_run_predictions
+    from scribbleseg.engine.figures.run_figures import plot_run
     from scribbleseg.methods import parse_class_source
 
     console = Console(highlight=False, soft_wrap=True)

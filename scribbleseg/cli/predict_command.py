@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from scribbleseg.cli.slide_options import (
+from scribbleseg.cli.parsing.slide_options import (
     BLEND_OPTION,
     MODE_OPTION,
     Blend,
@@ -29,16 +29,6 @@ from scribbleseg.cli.slide_options import (
     settings_from_options,
 )
 from scribbleseg.errors import ConfigError
-
-
-def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int]]:
-    """The palette stored in the checkpoint meta, else VOC-style colours for ``num_classes`` classes."""
-    from scribbleseg.data.voc_classes import voc_color
-
-    stored = meta.get("palette")
-    if isinstance(stored, list) and len(stored) >= num_classes:
-        return [tuple(int(c) for c in colour) for colour in stored]
-    return [voc_color(index) for index in range(num_classes)]
 
 
 def predict_command(
@@ -67,10 +57,10 @@ def predict_command(
                                   help="Skip unreadable images (listed at the end, exit code 1) instead of stopping."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
-    from scribbleseg.engine.checkpoint import load_model_checkpoint
-    from scribbleseg.engine.devices import resolve_device
-    from scribbleseg.engine.onnx_inference import is_onnx_model
-    from scribbleseg.engine.prediction import predict_paths, prediction_notes
+    from scribbleseg.engine.runs.checkpoint import checkpoint_palette, load_model_checkpoint
+    from scribbleseg.engine.runtime.devices import resolve_device
+    from scribbleseg.deploy.onnx.runtime_model import is_onnx_model
+    from scribbleseg.engine.prediction.predict_files import predict_paths, prediction_notes
     from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
 
     slide = settings_from_options(mode, tile, stride, blend, pixel_budget)
@@ -105,7 +95,7 @@ def predict_command(
 
 def _onnx_model(path: Path, device: str, head: str | None, classes: str | None, amp: bool):  # type: ignore[no-untyped-def]
     """(ONNX Runtime method, device None = as it is, meta, head, class source) for an exported model."""
-    from scribbleseg.engine.onnx_inference import OnnxRuntimeMethod
+    from scribbleseg.deploy.onnx.runtime_model import OnnxRuntimeMethod
 
     if amp:
         raise ConfigError("--amp applies to PyTorch checkpoints; an ONNX model runs in the precision it was exported in")

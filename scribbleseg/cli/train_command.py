@@ -37,9 +37,9 @@ def register(app: typer.Typer) -> None:
                                                                   "holds a run."),
     ) -> None:
         """Train a model (pCE baseline, PFA, ...) from a YAML config."""
-        from scribbleseg.engine.config_loading import load_config
-        from scribbleseg.engine.interrupts import TrainingInterrupted
-        from scribbleseg.engine.trainer import train
+        from scribbleseg.engine.config.loading import load_config
+        from scribbleseg.engine.runtime.interrupts import TrainingInterrupted
+        from scribbleseg.engine.training.trainer import train
 
         cfg = load_config(config, overrides)
         run_dir = work_dir if work_dir is not None else DEFAULT_RUNS_DIR / cfg.name

@@ -20,7 +20,7 @@ weights_app = typer.Typer(help="Pretrained weights from the Hugging Face Hub.", 
 
 def copy_weight_files(snapshot: Path, destination: Path) -> list[Path]:
     """Copy the weight and config files of ``snapshot`` into ``destination`` as plain files; returns them."""
-    from scribbleseg.models.hub_weights import weight_files_in
+    from scribbleseg.models.weights.hub import weight_files_in
 
     if destination.exists() and not destination.is_dir():
         raise WeightsError(f"--to {destination} exists and is not a folder")
@@ -34,7 +34,7 @@ def fetch(
                                                      "(use it as model.pretrained=DIR)."),
 ) -> None:
     """Download the weight + config files of a Hub model into the cache (and into --to DIR)."""
-    from scribbleseg.models.hub_weights import download_hub_weights, is_hub_id
+    from scribbleseg.models.weights.hub import download_hub_weights, is_hub_id
 
     if not is_hub_id(repo_id):
         raise WeightsError(f"{repo_id!r} is not a Hugging Face Hub id (owner/name, e.g. nvidia/mit-b1)")

@@ -20,8 +20,8 @@ unlabeled (scribbles) / ignored (dense ground truth). This package imports only
 """
 
 from scribbleseg.data.class_labels import class_pixel_counts, classes_present, image_level_labels
-from scribbleseg.data.conversion_report import ConversionReport
-from scribbleseg.data.cvat_import import import_cvat_xml, parse_cvat_xml
+from scribbleseg.data.imports.conversion_report import ConversionReport
+from scribbleseg.data.imports.cvat import import_cvat_xml, parse_cvat_xml
 from scribbleseg.data.dataset_info import DatasetInfo, SampleFiles
 from scribbleseg.data.datasets import EvalDataset, InferenceImages, ScribbleDataset
 from scribbleseg.data.image_io import (
@@ -32,13 +32,13 @@ from scribbleseg.data.image_io import (
     read_rgb_image,
     write_png_atomic,
 )
-from scribbleseg.data.labelstudio_import import import_labelstudio_json, parse_labelstudio_json
-from scribbleseg.data.labelstudio_rle import decode_labelstudio_rle
+from scribbleseg.data.imports.labelstudio import import_labelstudio_json, parse_labelstudio_json
+from scribbleseg.data.imports.labelstudio_rle import decode_labelstudio_rle
 from scribbleseg.data.open_dataset import detect_layout, open_dataset
-from scribbleseg.data.palette_conversion import convert_palette_folder, rgb_to_ids
+from scribbleseg.data.imports.palette_conversion import convert_palette_folder, rgb_to_ids
 from scribbleseg.data.scribble_coverage import describe_unscribbled, find_unscribbled
 from scribbleseg.data.scribble_simulation import simulate_scribble_folder, simulate_scribbles
-from scribbleseg.data.scribblesup_xml import convert_scribblesup_folder, parse_scribblesup_xml
+from scribbleseg.data.imports.scribblesup_xml import convert_scribblesup_folder, parse_scribblesup_xml
 from scribbleseg.data.stats import DatasetStats, compute_stats
 from scribbleseg.data.synthetic import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
 from scribbleseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_eval_transform, build_train_transform

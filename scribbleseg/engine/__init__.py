@@ -1,5 +1,5 @@
-"""The engine: configuration, model / data factories, training, checkpoints, evaluation, prediction,
-figures and the demo.
+"""The engine, one room per concern: ``config``, ``runtime``, ``build``, ``runs``, ``inference``, ``evaluation``,
+``prediction``, ``figures``, ``training`` (each room's docstring says what it owns and may import).
 
 Public names are imported lazily (on first attribute access), so ``import scribbleseg.engine`` is
 cheap and importing e.g. the config does not pull in the trainer.
@@ -11,25 +11,24 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ExperimentConfig": "scribbleseg.engine.config_schema",
-    "load_config": "scribbleseg.engine.config_loading",
-    "build_method": "scribbleseg.engine.method_factory",
-    "RunLayout": "scribbleseg.engine.run_layout",
-    "build_datasets": "scribbleseg.engine.data_factory",
-    "build_eval_dataset": "scribbleseg.engine.data_factory",
-    "build_train_dataset": "scribbleseg.engine.data_factory",
-    "save_model_checkpoint": "scribbleseg.engine.checkpoint",
-    "load_model_checkpoint": "scribbleseg.engine.checkpoint",
-    "Trainer": "scribbleseg.engine.trainer",
-    "train": "scribbleseg.engine.trainer",
-    "run_demo": "scribbleseg.engine.demo",
-    "evaluate": "scribbleseg.engine.evaluation",
-    "EvalResult": "scribbleseg.engine.eval_results",
-    "predict_paths": "scribbleseg.engine.prediction",
-    "SlideSettings": "scribbleseg.engine.sliding_window",
-    "slide_infer": "scribbleseg.engine.slide_inference",
-    "plot_run": "scribbleseg.engine.run_figures",
-    "overlay_grid": "scribbleseg.engine.prediction_figures",
+    "ExperimentConfig": "scribbleseg.engine.config.schema",
+    "load_config": "scribbleseg.engine.config.loading",
+    "build_method": "scribbleseg.engine.build.method_factory",
+    "RunLayout": "scribbleseg.engine.runs.layout",
+    "build_datasets": "scribbleseg.engine.build.data_factory",
+    "build_eval_dataset": "scribbleseg.engine.build.data_factory",
+    "build_train_dataset": "scribbleseg.engine.build.data_factory",
+    "save_model_checkpoint": "scribbleseg.engine.runs.checkpoint",
+    "load_model_checkpoint": "scribbleseg.engine.runs.checkpoint",
+    "Trainer": "scribbleseg.engine.training.trainer",
+    "train": "scribbleseg.engine.training.trainer",
+    "evaluate": "scribbleseg.engine.evaluation.evaluate",
+    "EvalResult": "scribbleseg.engine.evaluation.results",
+    "predict_paths": "scribbleseg.engine.prediction.predict_files",
+    "SlideSettings": "scribbleseg.engine.inference.windows",
+    "slide_infer": "scribbleseg.engine.inference.slide",
+    "plot_run": "scribbleseg.engine.figures.run_figures",
+    "overlay_grid": "scribbleseg.engine.figures.prediction_figures",
 }
 
 __all__ = sorted(_EXPORTS)

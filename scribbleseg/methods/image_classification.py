@@ -9,7 +9,7 @@ segmentor, from step 0, on the image-level labels the scribbles give for free; a
 * Input (``features``): ``fused`` = the decoder's fused features ``F [N, D, h, w]`` (what the prototype
   augmenters read), ``deepest`` = the encoder's last stage map ``[N, C_4, H/32, W/32]`` (what an
   ImageNet classifier would read), or ``logits`` = the basic prediction ``[N, K, h, w]`` (the segmentor's
-  own per-pixel evidence, recalibrated per class). The head: :class:`~scribbleseg.models.image_classifier.ImageClassifierHead`
+  own per-pixel evidence, recalibrated per class). The head: :class:`~scribbleseg.models.heads.image_classifier.ImageClassifierHead`
   (pooling -> linear).
 * Loss: ``lambda_cls * BCE(logits, targets)``, mean over the batch and the ``K`` classes; targets are the
   classes scribbled in the training crop (``TrainBatch.crop_classes``, default) or anywhere in the whole
@@ -28,7 +28,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from scribbleseg.methods.contract import CLASSIFIER_LOSS, NetworkOutput
-from scribbleseg.models.image_classifier import ImageClassifierHead, Order, Pooling
+from scribbleseg.models.heads.image_classifier import ImageClassifierHead, Order, Pooling
 from scribbleseg.models.settings_base import StrictSettings
 
 __all__ = ["CLASSIFIER_LOSS", "ImageClassification", "ImageClassifierSettings"]

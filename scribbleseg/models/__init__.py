@@ -11,15 +11,15 @@ loading and complexity counts.
 """
 
 from scribbleseg.models.complexity import FlopReport, count_flops, count_parameters
-from scribbleseg.models.deeplabv2_head import DeepLabV2Head
-from scribbleseg.models.deeplabv3plus_head import DeepLabV3PlusHead
-from scribbleseg.models.mit_variants import MIT_VARIANTS, MitVariant, resolve_variant
-from scribbleseg.models.mix_transformer import MixTransformer
-from scribbleseg.models.resnet import ResNet
-from scribbleseg.models.resnet_variants import RESNET_VARIANTS, ResNetVariant, resolve_resnet_variant
-from scribbleseg.models.segformer_head import SegFormerHead
-from scribbleseg.models.weight_files import read_state_dict
-from scribbleseg.models.weight_loading import WeightLoadReport, load_encoder_weights
+from scribbleseg.models.heads.deeplabv2 import DeepLabV2Head
+from scribbleseg.models.heads.deeplabv3plus import DeepLabV3PlusHead
+from scribbleseg.models.mit.variants import MIT_VARIANTS, MitVariant, resolve_variant
+from scribbleseg.models.mit.mix_transformer import MixTransformer
+from scribbleseg.models.resnet.encoder import ResNet
+from scribbleseg.models.resnet.variants import RESNET_VARIANTS, ResNetVariant, resolve_resnet_variant
+from scribbleseg.models.heads.segformer import SegFormerHead
+from scribbleseg.models.weights.files import read_state_dict
+from scribbleseg.models.weights.loading import WeightLoadReport, load_encoder_weights
 
 __all__ = [
     "MIT_VARIANTS",

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 from torch import nn
 
 from scribbleseg.errors import ConfigError
-from scribbleseg.models.deeplabv2_head import DeepLabV2Head
-from scribbleseg.models.deeplabv3plus_head import DeepLabV3PlusHead
-from scribbleseg.models.mix_transformer import MixTransformer
+from scribbleseg.models.heads.deeplabv2 import DeepLabV2Head
+from scribbleseg.models.heads.deeplabv3plus import DeepLabV3PlusHead
+from scribbleseg.models.mit.mix_transformer import MixTransformer
 from scribbleseg.models.network_settings import (
     DeepLabV2Decoder,
     DeepLabV3PlusDecoder,
@@ -25,8 +25,8 @@ from scribbleseg.models.network_settings import (
     ResNetBackbone,
     SegFormerDecoder,
 )
-from scribbleseg.models.resnet import ResNet
-from scribbleseg.models.segformer_head import SegFormerHead
+from scribbleseg.models.resnet.encoder import ResNet
+from scribbleseg.models.heads.segformer import SegFormerHead
 
 
 def _build_mit(settings: MiTBackbone) -> MixTransformer:

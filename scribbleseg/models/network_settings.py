@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from scribbleseg.errors import ConfigError
-from scribbleseg.models.mit_variants import resolve_variant
-from scribbleseg.models.resnet_variants import resolve_resnet_variant
+from scribbleseg.models.mit.variants import resolve_variant
+from scribbleseg.models.resnet.variants import resolve_resnet_variant
 from scribbleseg.models.settings_base import StrictSettings
 
 Four = tuple[int, int, int, int]

@@ -54,7 +54,7 @@ class PrototypeAugmenter(nn.Module):
     every pixel.
     """
 
-    compile_methods = ("embed", "augment")  # what train.compile compiles (scribbleseg.engine.compilation)
+    compile_methods = ("embed", "augment")  # what train.compile compiles (scribbleseg.engine.runtime.compilation)
 
     def __init__(self, dim: int) -> None:
         super().__init__()

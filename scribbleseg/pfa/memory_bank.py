@@ -98,7 +98,7 @@ class PrototypeMemoryBank(nn.Module):
 
     @property
     def compile_methods(self) -> tuple[str, ...]:
-        """What ``train.compile`` compiles (:mod:`scribbleseg.engine.compilation`): the update when it is
+        """What ``train.compile`` compiles (:mod:`scribbleseg.engine.runtime.compilation`): the update when it is
         sync-free (one graph); an update that reads values would only break into pieces."""
         return () if self.reads_host() else ("update",)
 

@@ -1,0 +1,162 @@
+"""Prediction grids like the paper's Fig. 4: image | scribbles | predictions | ground truth.
+
+:func:`overlay_grid` draws any label maps; :func:`plot_run_predictions` draws a run's checkpoint on its
+first validation images (``figures/predictions.png``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from scribbleseg.engine.prediction.palette_io import blend_overlay
+from scribbleseg.engine.figures.run_figures import save_figure
+from scribbleseg.engine.runs.layout import RunLayout
+from scribbleseg.errors import DataError
+
+__all__ = ["overlay_grid", "plot_run_predictions"]
+
+
+def _as_rgb(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """``[H, W, 3]`` uint8 from a uint8 HWC array or a ``[3, H, W]`` uint8 tensor."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.ndim == 3 and image.shape[0] == 3:
+            image = image.permute(1, 2, 0)
+        image = image.numpy()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
+    return image
+
+
+def overlay_grid(
+    images: Sequence[np.ndarray | torch.Tensor],
+    columns: Mapping[str, Sequence[np.ndarray | torch.Tensor]],
+    palette,
+    out_path: str | Path,
+    *,
+    scribbles: Sequence[np.ndarray | torch.Tensor] | None = None,
+    row_names: Sequence[str] | None = None,
+    ignore_index: int = 255,
+    alpha: float = 0.6,
+) -> Path:
+    """Grid like the paper's Fig. 4: one row per image, columns image | scribbles | each label column.
+
+    Args:
+        images: ``R`` RGB images, uint8 ``[H_r, W_r, 3]``.
+        columns: title -> ``R`` label maps ``[H_r, W_r]`` (e.g. baseline, PFA, ground truth), drawn as
+            the palette colour blended over the image (``ignore_index`` pixels drawn white).
+        palette: RGB triples, one per class.
+        out_path: PNG written atomically.
+        scribbles: optional ``R`` scribble maps ``[H_r, W_r]`` (``ignore_index`` = unlabeled), drawn
+            opaque over a dimmed image.
+        row_names: optional label per row (e.g. the image name).
+    """
+    count = len(images)
+    if count == 0:
+        raise ValueError("overlay_grid needs at least one image")
+    for title, maps in columns.items():
+        if len(maps) != count:
+            raise ValueError(f"column {title!r} has {len(maps)} maps for {count} images")
+    if scribbles is not None and len(scribbles) != count:
+        raise ValueError(f"{len(scribbles)} scribble maps for {count} images")
+    titles = ["image"] + (["scribbles"] if scribbles is not None else []) + list(columns)
+    figure = Figure(figsize=(2.4 * len(titles), 2.2 * count))
+    grid = figure.subplots(count, len(titles), squeeze=False)
+    colour_table = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
+    for row in range(count):
+        rgb = _as_rgb(images[row])
+        panels = [rgb]
+        if scribbles is not None:
+            dimmed = (rgb.astype(np.float32) * 0.55).astype(np.uint8)
+            panels.append(blend_overlay(dimmed, scribbles[row], colour_table, alpha=1.0,
+                                        skip_index=ignore_index))
+        for maps in columns.values():
+            panels.append(_label_panel(rgb, maps[row], colour_table, ignore_index, alpha))
+        for column, panel in enumerate(panels):
+            axes = grid[row][column]
+            axes.imshow(panel, interpolation="nearest")
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if row == 0:
+                axes.set_title(titles[column], fontsize=9)
+            if column == 0 and row_names is not None:
+                axes.set_ylabel(str(row_names[row]), fontsize=7)
+    figure.tight_layout()
+    return save_figure(figure, Path(out_path))
+
+
+def _label_panel(rgb: np.ndarray, label, palette, ignore_index: int, alpha: float) -> np.ndarray:
+    """Label colours blended over ``rgb``; ``ignore_index`` pixels white (as VOC's void border)."""
+    if isinstance(label, torch.Tensor):
+        label = label.detach().cpu().numpy()
+    label = np.asarray(label)
+    void = label == ignore_index
+    safe = np.where(void, 0, label)
+    panel = blend_overlay(rgb, safe, palette, alpha=alpha)
+    panel[void] = 255
+    return panel
+
+
+@torch.no_grad()
+def plot_run_predictions(
+    run_dir: str | Path,
+    *,
+    class_source: str | None = None,
+    num_images: int = 4,
+    device: str | torch.device = "cpu",
+) -> tuple[Path | None, str]:
+    """Overlay grid of a run's checkpoint on its first validation images: ``figures/predictions.png``.
+
+    Columns: image | scribbles (when the data set has them) | the basic head | the model's last runnable
+    class-dependent head (the most refined prediction the method offers), classes from ``class_source``
+    (default: ``head`` when the model has an image classifier, else ``threshold``) | ground truth. Returns ``(path, what was drawn)`` or ``(None, why not)`` when the run has no checkpoint
+    or its validation data cannot be opened.
+    """
+    from scribbleseg.data import read_label_map
+    from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+    from scribbleseg.engine.build.data_factory import build_eval_dataset
+    from scribbleseg.engine.inference.probabilities import class_dependent, infer_probabilities, resolve_heads
+    from scribbleseg.engine.prediction.palette_io import denormalize_image
+    from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
+
+    layout = RunLayout(Path(run_dir))
+    checkpoint = layout.best_or_last()
+    if checkpoint is None:
+        return None, f"no checkpoint in {layout.checkpoints}"
+    method, cfg, _ = load_model_checkpoint(checkpoint, map_location=device)
+    try:
+        info, dataset = build_eval_dataset(cfg)
+    except DataError as err:
+        return None, f"validation data not available ({err})"
+    if class_source is None:
+        class_source = default_class_source(method)
+    source = parse_class_source(class_source, info.class_names)
+    check_source_fits(source, method)
+    runnable, _ = resolve_heads(method, None)
+    dependent = class_dependent(method, runnable)
+    heads = (BASIC_HEAD,) + tuple(dependent[-1:])
+    count = min(num_images, len(dataset))
+    if count == 0:
+        return None, "the validation split is empty"
+    items = [dataset[index] for index in range(count)]
+    output = infer_probabilities(method, [item["image"] for item in items], heads=heads, class_source=source,
+                                 names=[item["name"] for item in items],
+                                 given=torch.stack([item["classes"] for item in items]))
+    columns: dict[str, list] = {BASIC_HEAD: [label.cpu() for label in output.labels(BASIC_HEAD)]}
+    for head in heads[1:]:
+        columns[f"{head} ({class_source})"] = [label.cpu() for label in output.labels(head)]
+    columns["ground truth"] = [item["mask"] for item in items]
+    samples = dataset.samples[:count]
+    scribbles = None
+    if all(sample.scribble is not None and Path(sample.scribble).is_file() for sample in samples):
+        scribbles = [read_label_map(sample.scribble, info.num_classes, info.ignore_index) for sample in samples]
+    path = overlay_grid([denormalize_image(item["image"]) for item in items], columns, info.palette,
+                        layout.figures / "predictions.png", scribbles=scribbles,
+                        row_names=[item["name"] for item in items], ignore_index=info.ignore_index)
+    return path, f"{count} validation image(s), columns: {', '.join(columns)}"
