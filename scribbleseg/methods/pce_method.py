@@ -1,6 +1,6 @@
 """The partial cross-entropy baseline (PFA paper Tab. 2 "Baseline"): encoder + decoder, pCE on the
 scribbled pixels, optionally plus regularisers such as the Gated CRF loss (``pce + gated_crf``) and the
-built-in image classifier (``cls``)."""
+built-in image classifier (``cls``); :data:`PCE` declares the family (``method: pce``, no settings section)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Sequence
 from torch import nn
 
 from scribbleseg.methods.contract import SegmentationMethod
+from scribbleseg.methods.declarations import MethodFamily
 from scribbleseg.methods.image_classification import ImageClassification
 from scribbleseg.methods.inference_types import BASIC_HEAD
 from scribbleseg.methods.partial_ce import partial_cross_entropy
@@ -42,3 +43,6 @@ class PartialCEMethod(SegmentationMethod):
         parts = {"pce": pce.detach()}
         loss = add_regularisers(self.regularisers, basic, batch, iteration, pce, parts)
         return StepResult(loss=loss, parts=parts, outputs={BASIC_HEAD: basic})
+
+
+PCE = MethodFamily(PartialCEMethod)
