@@ -8,7 +8,7 @@ given input size, then the shapes of the four stage maps, the fused features F a
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ def parse_strides(text: str) -> tuple[int, int, int, int]:
     return values  # type: ignore[return-value]
 
 
-def _family_options(settings, options: dict[str, Callable[[], object]]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _family_options(settings: Any, options: dict[str, Callable[[], object]]) -> dict[str, object]:
     """The command-line options this settings class has a field for (each parsed only then)."""
     return {key: value() for key, value in options.items() if key in settings.model_fields}
 
