@@ -72,8 +72,7 @@ def _spellers(name: str) -> set[str]:
 def test_a_network_family_name_is_written_only_in_its_folder(kind):
     table = BACKBONES if kind == "backbone" else DECODERS
     for position, (name, family) in enumerate(table.items()):
-        home = Path(__import__(family.settings.__module__, fromlist=["_"]).__file__).resolve()
-        folder = home.parent if kind == "backbone" else home
+        folder = Path(__import__(family.settings.__module__, fromlist=["_"]).__file__).resolve().parent  # mit/, heads/
         outside = {path for path in _spellers(name)
                    if not (PACKAGE / path).resolve().is_relative_to(folder) and path not in PRESETS}
         assert not outside, f"{kind} {name!r} is spelt outside its declaration in {sorted(outside)}"
