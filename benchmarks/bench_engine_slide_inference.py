@@ -41,7 +41,9 @@ from rich.table import Table
 from scribbleseg.engine.runs.checkpoint import load_model_checkpoint, save_model_checkpoint
 from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
 from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.inference.windows import SlideSettings
+from scribbleseg.methods import parse_class_source
 from scribbleseg.models.network_settings import MiTBackbone, SegFormerDecoder
 
 NUM_CLASSES = 21
@@ -190,8 +192,8 @@ def miou_table(args, console: Console, work: Path) -> None:
     for label, settings in modes.items():
         scores[label] = {}
         for source in ("oracle", threshold):
-            report = evaluate(method, dataset, heads=("basic", "local"), class_source=source, device="cpu",
-                              slide=settings)
+            report = evaluate(method, dataset, InferenceSettings(heads=("basic", "local"),
+                                                                 class_source=parse_class_source(source), slide=settings))
             for head in ("basic", "local"):
                 scores[label][(head, source)] = 100 * report[head].miou
     table = Table(title=f"mIoU % on the demo's {len(dataset)} validation images (128², PFA demo config "

@@ -15,6 +15,7 @@ from scribbleseg.data import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
 from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
 from scribbleseg.engine.config.schema import ExperimentConfig
 from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.methods import parse_class_source
 from scribbleseg.pfa import PFASettings
 from tiny_models import tiny_model_config
 
@@ -65,7 +66,7 @@ def test_eval_default_heads_and_output_path(run) -> None:
     result = invoke("eval", run["config"], "--checkpoint", run["checkpoint"], "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "skipped head global" in result.output
-    written = default_results_path(run["checkpoint"], "threshold", "val", str(run["data"]))
+    written = default_results_path(run["checkpoint"], parse_class_source("threshold"), "val", str(run["data"]))
     assert written.name.startswith("best_data-") and written.name.endswith("_val_threshold.json")
     payload = json.loads(written.read_text())
     assert set(payload["results"]) == {"basic", "local"} and payload["meta"]["class_source"] == "threshold"
