@@ -150,3 +150,25 @@ def test_plot_draws_curves_and_the_overlay_grid(run) -> None:
         assert (run_dir / "figures" / name).is_file(), result.output
     result = invoke("plot", run["root"] / "no_run")
     assert result.exit_code == 2 and "run folder not found" in result.output
+
+
+def test_eval_of_an_exported_model_equals_eval_of_its_checkpoint(run) -> None:
+    """``eval`` takes an ``.onnx`` model like ``predict`` does (one loader): its basic head scores what the
+    checkpoint's does, within 1e-4 mIoU; the exported model has no class-source table to score."""
+    for package in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(package, reason="the [onnx] extra is not installed")
+    model = run["root"] / "exported" / "basic.onnx"
+    exported = invoke("export", run["checkpoint"], "--out", model, "--no-check")
+    assert exported.exit_code == 0, exported.output
+    scores = {}
+    for name, path in (("checkpoint", run["checkpoint"]), ("onnx", model)):
+        out = run["root"] / "exported" / f"{name}.json"
+        result = invoke("eval", run["config"], "--checkpoint", path, "--head", "basic", "--out", out, "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        payload = json.loads(out.read_text())
+        scores[name] = payload["results"]["basic"]["miou"]
+        assert payload["results"]["basic"]["num_images"] == 2
+    assert abs(scores["onnx"] - scores["checkpoint"]) <= 1e-4, scores
+    assert "class_sources" not in payload
+    result = invoke("eval", run["config"], "--checkpoint", model, "--amp", "--device", "cpu")
+    assert result.exit_code == 2 and "--amp applies to PyTorch checkpoints" in result.output
