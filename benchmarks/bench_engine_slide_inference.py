@@ -192,8 +192,8 @@ def miou_table(args, console: Console, work: Path) -> None:
     for label, settings in modes.items():
         scores[label] = {}
         for source in ("oracle", threshold):
-            report = evaluate(method, dataset, InferenceSettings(heads=("basic", "local"),
-                                                                 class_source=parse_class_source(source), slide=settings))
+            report = evaluate(method, dataset, InferenceSettings(
+                heads=("basic", "local"), class_source=parse_class_source(source), slide=settings))
             for head in ("basic", "local"):
                 scores[label][(head, source)] = 100 * report[head].miou
     table = Table(title=f"mIoU % on the demo's {len(dataset)} validation images (128², PFA demo config "

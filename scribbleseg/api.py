@@ -62,8 +62,9 @@ __all__ = ["CheckpointModel", "InferenceModel", "InferenceSettings", "Prediction
            "evaluate_class_sources", "inference_settings", "load_model", "predict", "predict_files", "train"]
 
 
-def train(config: "str | os.PathLike[str] | Mapping[str, Any] | Any", work_dir: str | os.PathLike[str] | None = None,
-          *, overrides: Sequence[str] = (), resume: bool = False, overwrite: bool = False):  # type: ignore[no-untyped-def]
+def train(config: "str | os.PathLike[str] | Mapping[str, Any] | Any",  # type: ignore[no-untyped-def]
+          work_dir: str | os.PathLike[str] | None = None, *, overrides: Sequence[str] = (), resume: bool = False,
+          overwrite: bool = False):
     """Train a config (a YAML path, a mapping of its sections, or an ``ExperimentConfig``) into ``work_dir``
     (default ``runs/<name>``); ``overrides``: ``["section.key=value", ...]`` as ``--set``. Returns the
     :class:`~scribbleseg.engine.training.trainer.TrainResult` (``last_checkpoint``, ``best_checkpoint``, ...)."""
@@ -82,8 +83,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
     return _load_model(path, device, **options)
 
 
-def inference_settings(model: InferenceModel, *, heads: Sequence[str] | None = None, classes: str | ClassSource | None = None,
-                       ms_flip: bool = False, amp: bool = False, slide: SlideSettings | None = None,
+def inference_settings(model: InferenceModel, *, heads: Sequence[str] | None = None,
+                       classes: str | ClassSource | None = None, ms_flip: bool = False, amp: bool = False, slide: SlideSettings | None = None,
                        batch_size: int = 1) -> InferenceSettings:
     """Test-time settings for ``model``: ``classes`` (a spelling such as ``"threshold:500"`` or a parsed
     source; ``None``: the model's default) checked against the model; ``slide``: whole / tiled inference
@@ -120,12 +121,13 @@ class _ProbabilitySink:
 
 @torch.no_grad()
 def predict(model: InferenceModel, image: np.ndarray, settings: InferenceSettings | None = None, *,
-            probabilities: bool = False) -> Prediction:
+            probabilities: bool = False, name: str = "image") -> Prediction:
     """Label map of one RGB image ``[H, W, 3]`` uint8 (the same pixels a PNG / JPEG reader gives).
 
     ``settings``: from :func:`inference_settings` (default: the model's default head and class source,
-    single scale, ``auto`` tiling); ``probabilities``: also return the ``[K, H, W]`` float32 map. The
-    image is normalised as ``predict`` does, and predicted whole or tile by tile as the settings say.
+    single scale, ``auto`` tiling); ``probabilities``: also return the ``[K, H, W]`` float32 map; ``name``:
+    the image's name for a ``file:`` class source. The image is normalised as ``predict`` does, and
+    predicted whole or tile by tile as the settings say.
     """
     settings = settings if settings is not None else inference_settings(model)
     head = prediction_head(model, settings)
@@ -142,7 +144,7 @@ def predict(model: InferenceModel, image: np.ndarray, settings: InferenceSetting
         return contextlib.nullcontext({head: [sink for sink in sinks.values() if sink is not None]})
 
     with model.eval_mode():
-        (output,) = infer_images(model, [tiles], run, ImageFacts(names=["image"]), open_sinks).images
+        (output,) = infer_images(model, [tiles], run, ImageFacts(names=[name]), open_sinks).images
     if output.slid:
         labels = sinks["labels"].labels
         probs = sinks["probabilities"].probabilities if probabilities else None

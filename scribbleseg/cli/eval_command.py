@@ -20,13 +20,16 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
 
 from scribbleseg.atomic_files import ensure_writable_dir
 from scribbleseg.cli.parsing import slide_options
+
+if TYPE_CHECKING:
+    from scribbleseg.methods.class_sources import ClassSource
 
 
 def _slug(text: str) -> str:
@@ -42,7 +45,7 @@ def dataset_slug(data_root: str) -> str:
     return f"{_slug(Path(absolute).name) or 'data'}-{hashlib.sha1(absolute.encode()).hexdigest()[:6]}"
 
 
-def default_results_path(checkpoint: Path, class_source, split: str, data_root: str) -> Path:  # type: ignore[no-untyped-def]
+def default_results_path(checkpoint: Path, class_source: "ClassSource", split: str, data_root: str) -> Path:
     """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<data set>_<split>_<classes>.json``
     (``<classes>``: the class source's spelling, ``file-<stem>`` for a ``file:`` source)."""
     from scribbleseg.engine.runs.layout import RunLayout
@@ -127,7 +130,8 @@ def eval_command(
         console.print(f"[yellow]note:[/] {note}")
     write_results_json(report, out_path, sources=sources, checkpoint=str(checkpoint), config=str(config), split=split or
                        cfg.data.val_split, class_source=class_spec, ms_flip=use_ms_flip,
-                       step=checkpoint_model.meta.get("step") if checkpoint_model is not None else None, device=str(target),
+                       step=checkpoint_model.meta.get("step") if checkpoint_model is not None else None,
+                       device=str(target),
                        data_root=absolute_data_root(cfg.data.root))
     console.print(f"results written to {out_path}")
 

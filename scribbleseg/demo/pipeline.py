@@ -42,7 +42,13 @@ from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.prediction.palette_io import denormalize_image
 from scribbleseg.engine.figures.prediction_figures import overlay_grid
 from scribbleseg.engine.training.trainer import train
-from scribbleseg.methods import BASIC_HEAD, OracleClassSource, default_class_source, default_min_pixels, parse_class_source
+from scribbleseg.methods import (
+    BASIC_HEAD,
+    OracleClassSource,
+    default_class_source,
+    default_min_pixels,
+    parse_class_source,
+)
 
 DEMO_PFA_CONFIG: dict[str, Any] = {
     "name": "synthetic_pfa",

@@ -149,7 +149,8 @@ def plot_run_predictions(
         return None, "the validation split is empty"
     items = [dataset[index] for index in range(count)]
     with model.eval_mode():
-        output = infer_labels(model, [item["image"] for item in items], InferenceSettings(heads=heads, class_source=source),
+        output = infer_labels(model, [item["image"] for item in items],
+                              InferenceSettings(heads=heads, class_source=source),
                               ImageFacts(names=[item["name"] for item in items],
                                          given=torch.stack([item["classes"] for item in items])))
     columns: dict[str, list] = {BASIC_HEAD: [label.cpu() for label in output.labels[BASIC_HEAD]]}
