@@ -34,7 +34,7 @@ from scribbleseg.engine.inference.model import InferenceModel, as_inference_mode
 from scribbleseg.engine.inference.probabilities import ImageFacts, class_dependent, resolve_heads
 from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.methods import BASIC_HEAD, DEFAULT_HEAD_THRESHOLD, HeadClassSource, check_source_fits
+from scribbleseg.methods import BASIC_HEAD, DEFAULT_HEAD_THRESHOLD, HeadClassSource
 from scribbleseg.methods.class_sources import (
     ClassSource,
     NoClassSource,
@@ -105,11 +105,10 @@ def evaluate(model: "InferenceModel | nn.Module", dataset, settings: InferenceSe
     if len(class_names) != model.num_classes:
         raise ConfigError(f"the model predicts {model.num_classes} classes but the data set has "
                           f"{len(class_names)} ({', '.join(class_names[:5])}, ...)")
-    source = settings.class_source
-    check_source_fits(source, model)  # type: ignore[arg-type]
+    source = model.class_source(settings.class_source)  # ConfigError when the model cannot use it
     runnable, skipped = resolve_heads(model, settings.heads)
     dependent = class_dependent(model, runnable)
-    run = replace(settings, heads=tuple(runnable))
+    run = replace(settings, heads=tuple(runnable), class_source=source)
     batch_size = settings.tile_batch
     model_device = model.device
     accumulators = {head: ConfusionAccumulator(len(class_names), ignore_index, model_device) for head in runnable}

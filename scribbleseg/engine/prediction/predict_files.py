@@ -146,6 +146,7 @@ def predict_paths(model: InferenceModel, paths: str | Path | Sequence[str | Path
     if settings.class_source.needs_ground_truth:
         raise ConfigError("class source 'oracle' needs ground-truth labels, which plain images do not have; "
                           "use threshold:N, file:PATH or none")
+    settings = replace(settings, class_source=model.class_source(settings.class_source))  # checked by the model
     head = prediction_head(model, settings)
     resolve_heads(model, [head])  # ConfigError when this model cannot run the head
     images = InferenceImages(paths)
