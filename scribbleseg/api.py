@@ -84,8 +84,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
 
 
 def inference_settings(model: InferenceModel, *, heads: Sequence[str] | None = None,
-                       classes: str | ClassSource | None = None, ms_flip: bool = False, amp: bool = False, slide: SlideSettings | None = None,
-                       batch_size: int = 1) -> InferenceSettings:
+                       classes: str | ClassSource | None = None, ms_flip: bool = False, amp: bool = False,
+                       slide: SlideSettings | None = None, batch_size: int = 1) -> InferenceSettings:
     """Test-time settings for ``model``: ``classes`` (a spelling such as ``"threshold:500"`` or a parsed
     source; ``None``: the model's default) checked against the model; ``slide``: whole / tiled inference
     (default ``auto``)."""
