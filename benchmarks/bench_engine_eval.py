@@ -26,6 +26,8 @@ from scribbleseg.data import DatasetInfo
 from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
 from scribbleseg.engine.evaluation.confusion import confusion_matrix
 from scribbleseg.engine.evaluation.evaluate import evaluate
+from scribbleseg.engine.inference.settings import InferenceSettings
+from scribbleseg.methods import parse_class_source
 from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.models.heads.segformer_family import SegFormerDecoder
 from scribbleseg.models.mit.family import MiTBackbone, MiTDims
@@ -109,15 +111,16 @@ def bench_evaluation(device: torch.device, count: int, size: int) -> list[tuple[
     segmentor = build_method(cfg, NUM_CLASSES, load_pretrained=False).to(device).eval()
     dataset = RandomEvalSet(count, size)
     rows = []
-    runs = [("basic, 1 scale, batch 1", dict(heads=("basic",), class_source="none")),
-            ("basic, 1 scale, batch 4", dict(heads=("basic",), class_source="none", batch_size=4)),
-            ("basic + local (oracle), 1 scale", dict(heads=("basic", "local"), class_source="oracle")),
-            ("basic, MS(6) + flip", dict(heads=("basic",), class_source="none", ms_flip=True))]
-    evaluate(segmentor, RandomEvalSet(1, size), heads=("basic",), class_source="none", device=device)  # warm-up
-    for label, kwargs in runs:
-        subset = RandomEvalSet(max(1, count // 4), size) if kwargs.get("ms_flip") else dataset  # 12 views each
+    none, oracle = parse_class_source("none"), parse_class_source("oracle")
+    runs = [("basic, 1 scale, batch 1", InferenceSettings(heads=("basic",), class_source=none)),
+            ("basic, 1 scale, batch 4", InferenceSettings(heads=("basic",), class_source=none, tile_batch=4)),
+            ("basic + local (oracle), 1 scale", InferenceSettings(heads=("basic", "local"), class_source=oracle)),
+            ("basic, MS(6) + flip", InferenceSettings.build(heads=("basic",), class_source=none, ms_flip=True))]
+    evaluate(segmentor, RandomEvalSet(1, size), runs[0][1])  # warm-up
+    for label, settings in runs:
+        subset = RandomEvalSet(max(1, count // 4), size) if settings.flip else dataset  # 12 views each
         start = time.perf_counter()
-        evaluate(segmentor, subset, device=device, **kwargs)
+        evaluate(segmentor, subset, settings)
         _sync(device)
         seconds = time.perf_counter() - start
         rows.append((f"evaluate {label}, {len(subset)} imgs {size}^2", f"{seconds:.2f} s",

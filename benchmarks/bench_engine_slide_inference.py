@@ -41,9 +41,11 @@ from rich.table import Table
 from scribbleseg.engine.runs.checkpoint import load_model_checkpoint, save_model_checkpoint
 from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
 from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.inference.windows import SlideSettings
 from scribbleseg.models.heads.segformer_family import SegFormerDecoder
 from scribbleseg.models.mit.family import MiTBackbone
+from scribbleseg.methods import parse_class_source
 
 NUM_CLASSES = 21
 GIB = 1024 ** 3
@@ -191,8 +193,8 @@ def miou_table(args, console: Console, work: Path) -> None:
     for label, settings in modes.items():
         scores[label] = {}
         for source in ("oracle", threshold):
-            report = evaluate(method, dataset, heads=("basic", "local"), class_source=source, device="cpu",
-                              slide=settings)
+            report = evaluate(method, dataset, InferenceSettings(
+                heads=("basic", "local"), class_source=parse_class_source(source), slide=settings))
             for head in ("basic", "local"):
                 scores[label][(head, source)] = 100 * report[head].miou
     table = Table(title=f"mIoU % on the demo's {len(dataset)} validation images (128², PFA demo config "

@@ -8,7 +8,7 @@ with ``--amp none``):
   image (what ``scribbleseg eval`` / ``predict`` run per batch: forward, upsampling, softmax per image);
 * ``ours basic+local+global``: the same with PFA's three heads and oracle classes (bank filled);
 * ``ours basic MS+flip``: the basic head over the six test scales and their mirrors (``eval.ms_flip``);
-* ``ours basic, sliding window``: :func:`scribbleseg.engine.inference.labels.infer_labels` with every
+* ``ours basic, sliding window``: :func:`scribbleseg.engine.inference.dispatch.infer_labels` with every
   image tiled (``--mode slide``): tiles of half the image side (a multiple of 32), stride 3/4 of the
   tile, Gaussian blending, ``--batch`` tiles per forward pass (what ``eval`` / ``predict`` run above
   the pixel budget; 3 x 3 tiles per 512^2 image);
@@ -34,8 +34,9 @@ import torch.nn.functional as F
 from bench_common import hf_segformer, machine, median_step_time
 from scribbleseg.engine.config.loading import config_from_mapping
 from scribbleseg.engine.inference.views import DEFAULT_MS_SCALES
-from scribbleseg.engine.inference.probabilities import infer_probabilities
-from scribbleseg.engine.inference.labels import infer_labels
+from scribbleseg.engine.inference.probabilities import ImageFacts, infer_probabilities
+from scribbleseg.engine.inference.dispatch import infer_labels
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.inference.windows import SlideSettings
 from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.methods import parse_class_source
@@ -72,8 +73,8 @@ def sliding_window_call(method: torch.nn.Module, images: list[torch.Tensor], siz
     """The sliding-window row: every image tiled, tiles of half its side, stride 3/4 of the tile."""
     tile = max(32, (size // 2) // 32 * 32)
     settings = SlideSettings(mode="slide", tile=tile, stride=max(1, tile * 3 // 4))
-    return (lambda: infer_labels(method, images, heads=("basic",), slide=settings, tile_batch=tiles_per_pass,
-                                 amp=amp)), f"tile {tile}, stride {settings.step}"
+    run = InferenceSettings(heads=("basic",), slide=settings, tile_batch=tiles_per_pass, amp=amp)
+    return (lambda: infer_labels(method, images, run)), f"tile {tile}, stride {settings.step}"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -106,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     oracle = parse_class_source("oracle")
 
     def ours(heads: Sequence[str], scales: Sequence[float] = (1.0,), flip: bool = False) -> Callable[[], object]:
-        return lambda: infer_probabilities(method, images, heads=heads, class_source=oracle, given=present,
-                                           scales=scales, flip=flip, amp=amp)
+        settings = InferenceSettings(heads=tuple(heads), class_source=oracle, scales=tuple(scales), flip=flip, amp=amp)
+        return lambda: infer_probabilities(method, images, settings, ImageFacts(given=present))
 
     plan: list[tuple[str, Callable[[], object] | None, str]] = [
         ("ours basic", ours(("basic",)), ""),

@@ -28,8 +28,9 @@ from scribbleseg.engine.build.data_factory import build_eval_dataset, generate_s
 from scribbleseg.demo.pipeline import DEMO_PFA_CONFIG, demo_configs
 from scribbleseg.engine.evaluation.evaluate import evaluate
 from scribbleseg.engine.inference.probabilities import class_dependent, resolve_heads
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.training.trainer import train
-from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings
+from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings, parse_class_source
 
 METHODS = ("pce", "pce + gated_crf", "pfa", "pfa + gated_crf")
 
@@ -54,11 +55,12 @@ def score(checkpoint: Path, val_set) -> dict[str, float]:
     method, _, _ = load_model_checkpoint(checkpoint)
     runnable, _ = resolve_heads(method, None)
     dependent = class_dependent(method, runnable)
-    scores = {BASIC_HEAD: evaluate(method, val_set, heads=(BASIC_HEAD,), class_source="none")[BASIC_HEAD].miou}
+    scores = {BASIC_HEAD: evaluate(method, val_set, InferenceSettings(heads=(BASIC_HEAD,)))[BASIC_HEAD].miou}
     sources = ("oracle", "head", "threshold") if method.has_image_classifier else ("oracle", "threshold")
     for source in sources:
         if dependent:
-            report = evaluate(method, val_set, heads=tuple(dependent), class_source=source)
+            report = evaluate(method, val_set, InferenceSettings(heads=tuple(dependent),
+                                                                 class_source=parse_class_source(source)))
             scores.update({f"{head} ({source})": report[head].miou for head in dependent})
     return scores
 

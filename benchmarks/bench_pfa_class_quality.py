@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scribbleseg.engine.evaluation.evaluate import evaluate
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.methods import ClassSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     method, dataset, _, dependent, _ = load_trained(args.checkpoint)
-    basic = evaluate(method, dataset, heads=["basic"], class_source="none")["basic"].miou
+    basic = evaluate(method, dataset, InferenceSettings(heads=("basic",)))["basic"].miou
     table = Table(title=f"{args.checkpoint} ({len(dataset)} images): mIoU % with corrupted GT classes; "
                         f"basic {100 * basic:.1f}")
     for column in ["fp rate", "fn rate", "precision %", "recall %", *dependent]:
@@ -73,7 +74,8 @@ def main() -> None:
     for fp in args.fp:
         for fn in args.fn:
             source = NoisyOracleClassSource(fp, fn)
-            report = evaluate(method, dataset, heads=dependent, class_source=source)
+            report = evaluate(method, dataset, InferenceSettings(heads=tuple(dependent),
+                                                                 class_source=source))
             precision, recall = source.precision_recall()
             table.add_row(f"{fp:g}", f"{fn:g}", f"{precision:.1f}", f"{recall:.1f}",
                           *(f"{100 * report[head].miou:.1f}" for head in dependent))

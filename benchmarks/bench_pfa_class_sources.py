@@ -33,6 +33,8 @@ from scribbleseg.engine.build.data_factory import build_eval_dataset, ensure_dat
 from scribbleseg.demo.pipeline import demo_configs
 from scribbleseg.engine.evaluation.evaluate import evaluate, evaluate_class_sources
 from scribbleseg.engine.inference.probabilities import class_dependent, resolve_heads
+from scribbleseg.engine.inference.settings import InferenceSettings
+from scribbleseg.methods import OracleClassSource, parse_class_source
 from scribbleseg.engine.training.trainer import train
 
 SOURCES = ("oracle", "head", "threshold")
@@ -64,10 +66,11 @@ def load_trained(checkpoint: Path, device: str = "cpu"):  # type: ignore[no-unty
 def score(checkpoint: Path, device: str) -> dict[str, Any]:
     """mIoU (%) of every head x class source and the classifier's mAP (%) of one trained model."""
     method, val_set, runnable, dependent, meta = load_trained(checkpoint, device)
-    report = evaluate(method, val_set, heads=runnable, class_source="oracle", device=device)
+    report = evaluate(method, val_set, InferenceSettings(heads=tuple(runnable), class_source=OracleClassSource()))
     row: dict[str, Any] = {"basic": 100 * report["basic"].miou, "phase": meta.get("phase")}
     sources = [spec for spec in SOURCES if spec != "head" or method.has_image_classifier]
-    table = evaluate_class_sources(method, val_set, sources, heads=dependent, known={"oracle": report}, device=device)
+    table = evaluate_class_sources(method, val_set, [parse_class_source(spec) for spec in sources],
+                                   InferenceSettings(heads=tuple(dependent)), known={"oracle": report})
     for spec, results in table.items():
         row.update({f"{head}@{spec}": 100 * result.miou for head, result in results.items()})
     if report.classifier is not None:

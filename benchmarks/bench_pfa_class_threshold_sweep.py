@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from scribbleseg.engine.evaluation.evaluate import evaluate, evaluate_class_sources
-from scribbleseg.engine.inference.probabilities import infer_probabilities
+from scribbleseg.engine.inference.probabilities import ImageFacts, infer_probabilities
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.methods import parse_class_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,8 +36,9 @@ def set_scores(method, dataset, spec: str) -> tuple[float, float]:
     chosen, truth = [], []
     for index in range(len(dataset)):
         item = dataset[index]
-        output = infer_probabilities(method, [item["image"]], heads=("basic", "local"), class_source=source,
-                                     given=item["classes"][None])
+        output = infer_probabilities(method, [item["image"]], InferenceSettings(heads=("basic", "local"),
+                                                                                class_source=source),
+                                     ImageFacts(given=item["classes"][None]))
         if output.present is None:
             return float("nan"), float("nan")
         chosen.append(output.present[0, 1:].cpu())
@@ -57,8 +59,9 @@ def main() -> None:
     method, dataset, _, dependent, _ = load_trained(args.checkpoint)
     specs = ["oracle"] + ([f"head:{tau:g}" for tau in args.taus] if method.has_image_classifier else [])
     specs += [f"threshold:{pixels}" for pixels in args.pixels] + ["none"]
-    basic = evaluate(method, dataset, heads=["basic"], class_source="none")
-    table = evaluate_class_sources(method, dataset, specs, heads=dependent, known={"none": basic})
+    basic = evaluate(method, dataset, InferenceSettings(heads=("basic",)))
+    table = evaluate_class_sources(method, dataset, [parse_class_source(spec) for spec in specs],
+                                   InferenceSettings(heads=tuple(dependent)), known={"none": basic})
     out = Table(title=f"{args.checkpoint} ({len(dataset)} images): mIoU % by class source; basic "
                       f"{100 * basic['basic'].miou:.1f}")
     for column in ["classes", *dependent, "precision %", "recall %"]:

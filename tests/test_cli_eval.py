@@ -15,6 +15,7 @@ from scribbleseg.data import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
 from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
 from scribbleseg.engine.config.schema import ExperimentConfig
 from scribbleseg.engine.build.method_factory import build_method
+from scribbleseg.methods import parse_class_source
 from scribbleseg.pfa import PFASettings
 from tiny_models import tiny_model_config
 
@@ -65,7 +66,7 @@ def test_eval_default_heads_and_output_path(run) -> None:
     result = invoke("eval", run["config"], "--checkpoint", run["checkpoint"], "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "skipped head global" in result.output
-    written = default_results_path(run["checkpoint"], "threshold", "val", str(run["data"]))
+    written = default_results_path(run["checkpoint"], parse_class_source("threshold"), "val", str(run["data"]))
     assert written.name.startswith("best_data-") and written.name.endswith("_val_threshold.json")
     payload = json.loads(written.read_text())
     assert set(payload["results"]) == {"basic", "local"} and payload["meta"]["class_source"] == "threshold"
@@ -149,3 +150,25 @@ def test_plot_draws_curves_and_the_overlay_grid(run) -> None:
         assert (run_dir / "figures" / name).is_file(), result.output
     result = invoke("plot", run["root"] / "no_run")
     assert result.exit_code == 2 and "run folder not found" in result.output
+
+
+def test_eval_of_an_exported_model_equals_eval_of_its_checkpoint(run) -> None:
+    """``eval`` takes an ``.onnx`` model like ``predict`` does (one loader): its basic head scores what the
+    checkpoint's does, within 1e-4 mIoU; the exported model has no class-source table to score."""
+    for package in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(package, reason="the [onnx] extra is not installed")
+    model = run["root"] / "exported" / "basic.onnx"
+    exported = invoke("export", run["checkpoint"], "--out", model, "--no-check")
+    assert exported.exit_code == 0, exported.output
+    scores = {}
+    for name, path in (("checkpoint", run["checkpoint"]), ("onnx", model)):
+        out = run["root"] / "exported" / f"{name}.json"
+        result = invoke("eval", run["config"], "--checkpoint", path, "--head", "basic", "--out", out, "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        payload = json.loads(out.read_text())
+        scores[name] = payload["results"]["basic"]["miou"]
+        assert payload["results"]["basic"]["num_images"] == 2
+    assert abs(scores["onnx"] - scores["checkpoint"]) <= 1e-4, scores
+    assert "class_sources" not in payload
+    result = invoke("eval", run["config"], "--checkpoint", model, "--amp", "--device", "cpu")
+    assert result.exit_code == 2 and "--amp applies to PyTorch checkpoints" in result.output

@@ -17,11 +17,12 @@ from scribbleseg.engine.evaluation.results import EvalReport, EvalResult, write_
 from scribbleseg.engine.evaluation.tables import comparison_table, per_class_table
 from scribbleseg.engine.evaluation.evaluate import evaluate
 from scribbleseg.engine.inference.probabilities import infer_probabilities
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.errors import ConfigError, DataError
 from scribbleseg.methods import parse_class_source
 from tiny_models import tiny_model_config
 
-from test_engine_eval_inference import NUM_CLASSES, fill_bank, tiny_segmentor
+from test_engine_eval_inference import NUM_CLASSES, fill_bank, options, tiny_segmentor
 
 CLASS_NAMES = ("background", "cat", "dog", "sofa")
 
@@ -56,11 +57,11 @@ def console_text(renderable) -> str:
 def test_basic_head_confusion_equals_sum_of_per_image_predictions() -> None:
     segmentor = tiny_segmentor()
     dataset = TinyEvalSet()
-    report = evaluate(segmentor, dataset, heads=("basic",), class_source="none", batch_size=1)
+    report = evaluate(segmentor, dataset, options("none", heads=("basic",), batch_size=1))
     assert isinstance(report, EvalReport) and list(report) == ["basic"]
     expected = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
     for item in dataset.items:
-        label = infer_probabilities(segmentor, [item["image"]], heads=("basic",)).labels("basic")[0]
+        label = infer_probabilities(segmentor, [item["image"]], InferenceSettings(heads=("basic",))).labels("basic")[0]
         expected += confusion_matrix(label, item["mask"], NUM_CLASSES)
     result = report["basic"]
     np.testing.assert_array_equal(result.confusion, expected.numpy())
@@ -68,26 +69,26 @@ def test_basic_head_confusion_equals_sum_of_per_image_predictions() -> None:
     assert int(result.confusion.sum()) == sum(int((i["mask"] != 255).sum()) for i in dataset.items)
     assert 0.0 <= result.miou <= 1.0 and 0.0 <= result.pixel_accuracy <= 1.0
     assert not segmentor.training
-    batched = evaluate(segmentor, dataset, heads=("basic",), class_source="none", batch_size=2)["basic"]
+    batched = evaluate(segmentor, dataset, options("none", heads=("basic",), batch_size=2))["basic"]
     assert int(batched.confusion.sum()) == int(result.confusion.sum()) and batched.num_images == 3
 
 
 def test_evaluate_restores_training_mode_and_skips_impossible_heads() -> None:
     segmentor = tiny_segmentor().train()
-    report = evaluate(segmentor, TinyEvalSet(), heads=None, class_source="oracle")
+    report = evaluate(segmentor, TinyEvalSet(), options("oracle", heads=None))
     assert segmentor.training
     assert set(report) == {"basic", "local"}
     assert "not full" in report.skipped["global"]
     fill_bank(segmentor)
-    assert set(evaluate(segmentor, TinyEvalSet(), heads=None, class_source="oracle")) == {"basic", "local", "global"}
+    assert set(evaluate(segmentor, TinyEvalSet(), options("oracle", heads=None))) == {"basic", "local", "global"}
 
 
 def test_class_source_none_makes_local_equal_basic_and_is_noted() -> None:
     segmentor = tiny_segmentor()
-    report = evaluate(segmentor, TinyEvalSet(), heads=("basic", "local"), class_source="none")
+    report = evaluate(segmentor, TinyEvalSet(), options("none", heads=("basic", "local")))
     np.testing.assert_array_equal(report["local"].confusion, report["basic"].confusion)
     assert report["local"].notes and not report["basic"].notes
-    oracle = evaluate(segmentor, TinyEvalSet(), heads=("basic", "local"), class_source="oracle")
+    oracle = evaluate(segmentor, TinyEvalSet(), options("oracle", heads=("basic", "local")))
     np.testing.assert_array_equal(oracle["basic"].confusion, report["basic"].confusion)
     assert not np.array_equal(oracle["local"].confusion, oracle["basic"].confusion)
     assert oracle["local"].class_source == "oracle"
@@ -124,7 +125,7 @@ def test_per_class_table_lists_every_class_and_the_mean() -> None:
 
 def test_results_json_is_written_atomically(tmp_path, monkeypatch) -> None:
     segmentor = tiny_segmentor()
-    report = evaluate(segmentor, TinyEvalSet(), heads=None, class_source="none")
+    report = evaluate(segmentor, TinyEvalSet(), options("none", heads=None))
     path = write_results_json(report, tmp_path / "eval" / "results.json", checkpoint="x.safetensors")
     payload = json.loads(path.read_text())
     assert payload["meta"]["checkpoint"] == "x.safetensors"
@@ -146,12 +147,12 @@ def test_bad_inputs_raise_clear_errors() -> None:
     segmentor = tiny_segmentor()
     dataset = TinyEvalSet(sizes=((32, 32),))
     with pytest.raises(ConfigError, match="class source"):
-        evaluate(segmentor, dataset, class_source="bogus")
+        evaluate(segmentor, dataset, options("bogus"))
     with pytest.raises(ConfigError, match="5 classes|4 classes"):
-        evaluate(tiny_segmentor_with(5), dataset)
+        evaluate(tiny_segmentor_with(5), dataset, options("oracle"))
     dataset.items[0]["mask"][3, 3] = 9
     with pytest.raises(DataError, match="img_0"):
-        evaluate(segmentor, dataset, class_source="none")
+        evaluate(segmentor, dataset, options("none"))
 
 
 def tiny_segmentor_with(num_classes: int):
@@ -162,8 +163,8 @@ def tiny_segmentor_with(num_classes: int):
 
 def test_ms_flip_uses_default_scales() -> None:
     segmentor = tiny_segmentor()
-    report = evaluate(segmentor, TinyEvalSet(sizes=((32, 32),)), heads=("basic",), class_source="none",
-                      ms_flip=True, scales=(0.5, 1.0))
+    report = evaluate(segmentor, TinyEvalSet(sizes=((32, 32),)),
+                      options("none", heads=("basic",), ms_flip=True, scales=(0.5, 1.0)))
     assert report["basic"].scales == (0.5, 1.0) and report["basic"].flip
     assert int(report["basic"].confusion.sum()) == 31 * 32
     assert parse_class_source("threshold:7").min_pixels == 7
@@ -174,12 +175,12 @@ def test_distributed_all_reduce_path_with_one_gloo_process(tmp_path) -> None:
 
     segmentor = tiny_segmentor()
     dataset = TinyEvalSet()
-    single = evaluate(segmentor, dataset, heads=("basic",), class_source="none")["basic"]
+    single = evaluate(segmentor, dataset, options("none", heads=("basic",)))["basic"]
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
     try:
-        whole = evaluate(segmentor, dataset, heads=("basic",), class_source="none")["basic"]
-        shard = evaluate(segmentor, torch.utils.data.Subset(dataset, [0, 2]), heads=("basic",),
-                         class_source="none")["basic"]
+        whole = evaluate(segmentor, dataset, options("none", heads=("basic",)))["basic"]
+        shard = evaluate(segmentor, torch.utils.data.Subset(dataset, [0, 2]),
+                         options("none", heads=("basic",)))["basic"]
     finally:
         dist.destroy_process_group()
     np.testing.assert_array_equal(whole.confusion, single.confusion)
@@ -189,7 +190,7 @@ def test_distributed_all_reduce_path_with_one_gloo_process(tmp_path) -> None:
 def test_amp_on_cpu_runs_and_mostly_agrees() -> None:
     segmentor = tiny_segmentor()
     dataset = TinyEvalSet(sizes=((32, 32),))
-    full = evaluate(segmentor, dataset, heads=("basic",), class_source="none")["basic"]
-    mixed = evaluate(segmentor, dataset, heads=("basic",), class_source="none", amp=True)["basic"]
+    full = evaluate(segmentor, dataset, options("none", heads=("basic",)))["basic"]
+    mixed = evaluate(segmentor, dataset, options("none", heads=("basic",), amp=True))["basic"]
     assert int(mixed.confusion.sum()) == int(full.confusion.sum())
     assert np.abs(mixed.confusion - full.confusion).sum() <= 0.2 * full.confusion.sum()

@@ -7,13 +7,21 @@ import torch
 import torch.nn.functional as F
 
 from scribbleseg.engine.config.schema import ExperimentConfig
-from scribbleseg.engine.inference.probabilities import available_heads, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference.probabilities import ImageFacts, available_heads, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.inference.views import pad_batch
 from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.errors import ConfigError
 from scribbleseg.methods import parse_class_source
 from scribbleseg.pfa import PFASettings
 from tiny_models import tiny_model_config
+
+def options(classes: str | None = None, **values) -> InferenceSettings:
+    """Test-time settings with the class source spelled ``classes`` (``None``: none) and ``values`` as in
+    :meth:`InferenceSettings.build`."""
+    return InferenceSettings.build(class_source=parse_class_source(classes) if classes is not None else None,
+                                   **values)
+
 
 NUM_CLASSES = 4
 
@@ -55,7 +63,7 @@ def test_pad_batch_pads_to_multiple_of_32_at_bottom_right() -> None:
 def test_single_scale_crop_back_on_odd_size_matches_manual_reference() -> None:
     segmentor = tiny_segmentor()
     image = torch.randn(3, 37, 53)
-    out = infer_probabilities(segmentor, [image], heads=("basic",))
+    out = infer_probabilities(segmentor, [image], InferenceSettings(heads=("basic",)))
     probs = out.probabilities["basic"][0]
     assert probs.shape == (NUM_CLASSES, 37, 53)
     torch.testing.assert_close(probs, manual_view_probabilities(segmentor, image, False), atol=1e-5, rtol=1e-4)
@@ -64,7 +72,7 @@ def test_single_scale_crop_back_on_odd_size_matches_manual_reference() -> None:
 def test_flip_averages_the_mirrored_view_with_correct_crop() -> None:
     segmentor = tiny_segmentor()
     image = torch.randn(3, 37, 53)
-    probs = infer_probabilities(segmentor, [image], heads=("basic",), flip=True).probabilities["basic"][0]
+    probs = infer_probabilities(segmentor, [image], InferenceSettings(heads=("basic",), flip=True)).probabilities["basic"][0]
     reference = (manual_view_probabilities(segmentor, image, False)
                  + manual_view_probabilities(segmentor, image, True)) / 2
     torch.testing.assert_close(probs, reference, atol=1e-5, rtol=1e-4)
@@ -73,8 +81,8 @@ def test_flip_averages_the_mirrored_view_with_correct_crop() -> None:
 def test_flip_is_mirror_equivariant_without_padding() -> None:
     segmentor = tiny_segmentor()
     image = torch.randn(3, 32, 64)
-    forward = infer_probabilities(segmentor, [image], heads=("basic",), flip=True).probabilities["basic"][0]
-    mirrored = infer_probabilities(segmentor, [image.flip(-1)], heads=("basic",), flip=True).probabilities["basic"][0]
+    forward = infer_probabilities(segmentor, [image], InferenceSettings(heads=("basic",), flip=True)).probabilities["basic"][0]
+    mirrored = infer_probabilities(segmentor, [image.flip(-1)], InferenceSettings(heads=("basic",), flip=True)).probabilities["basic"][0]
     torch.testing.assert_close(forward, mirrored.flip(-1), atol=1e-5, rtol=1e-4)
 
 
@@ -82,8 +90,7 @@ def test_multiscale_flip_shapes_and_normalisation_for_mixed_sizes() -> None:
     segmentor = tiny_segmentor()
     fill_bank(segmentor)
     images = [torch.randn(3, 37, 53), torch.randn(3, 45, 33)]
-    out = infer_probabilities(segmentor, images, heads=("basic", "local", "global"),
-                              class_source=parse_class_source("threshold:0"), scales=(0.75, 1.25), flip=True)
+    out = infer_probabilities(segmentor, images, InferenceSettings(heads=("basic", "local", "global"), class_source=parse_class_source("threshold:0"), scales=(0.75, 1.25), flip=True))
     for head in ("basic", "local", "global"):
         shapes = [tuple(p.shape) for p in out.probabilities[head]]
         assert shapes == [(NUM_CLASSES, 37, 53), (NUM_CLASSES, 45, 33)]
@@ -95,29 +102,27 @@ def test_multiscale_flip_shapes_and_normalisation_for_mixed_sizes() -> None:
 def test_batching_pads_to_the_largest_image_and_keeps_sizes() -> None:
     segmentor = tiny_segmentor()
     images = [torch.randn(3, 37, 53), torch.randn(3, 64, 64)]
-    out = infer_probabilities(segmentor, images, heads=("basic",))
+    out = infer_probabilities(segmentor, images, InferenceSettings(heads=("basic",)))
     assert [tuple(p.shape[1:]) for p in out.probabilities["basic"]] == [(37, 53), (64, 64)]
-    alone = infer_probabilities(segmentor, images[1:], heads=("basic",)).probabilities["basic"][0]
+    alone = infer_probabilities(segmentor, images[1:], InferenceSettings(heads=("basic",))).probabilities["basic"][0]
     torch.testing.assert_close(out.probabilities["basic"][1], alone, atol=1e-5, rtol=1e-4)
 
 
 def test_class_source_none_gives_basic_for_augmented_heads_with_a_note() -> None:
     segmentor = tiny_segmentor()
     image = torch.randn(3, 32, 48)
-    out = infer_probabilities(segmentor, [image], heads=("basic", "local"), class_source=parse_class_source("none"))
+    out = infer_probabilities(segmentor, [image], InferenceSettings(heads=("basic", "local"), class_source=parse_class_source("none")))
     assert out.present is None
     assert torch.equal(out.probabilities["local"][0], out.probabilities["basic"][0])
     assert out.notes and "Without Augmented" in out.notes[0]
-    augmented = infer_probabilities(segmentor, [image], heads=("basic", "local"),
-                                    class_source=parse_class_source("threshold:0"))
+    augmented = infer_probabilities(segmentor, [image], InferenceSettings(heads=("basic", "local"), class_source=parse_class_source("threshold:0")))
     assert not torch.allclose(augmented.probabilities["local"][0], augmented.probabilities["basic"][0])
 
 
 def test_oracle_uses_given_classes_plus_background() -> None:
     segmentor = tiny_segmentor()
     given = torch.tensor([[False, False, True, False], [False, True, False, True]])
-    out = infer_probabilities(segmentor, [torch.randn(3, 32, 32), torch.randn(3, 40, 36)], heads=("local",),
-                              class_source=parse_class_source("oracle"), given=given)
+    out = infer_probabilities(segmentor, [torch.randn(3, 32, 32), torch.randn(3, 40, 36)], InferenceSettings(heads=("local",), class_source=parse_class_source("oracle")), ImageFacts(given=given))
     assert out.present.tolist() == [[True, False, True, False], [True, True, False, True]]
     assert set(out.probabilities) == {"local"}
 
@@ -125,8 +130,7 @@ def test_oracle_uses_given_classes_plus_background() -> None:
 def test_threshold_counts_pixels_of_the_basic_prediction() -> None:
     segmentor = tiny_segmentor()
     image = torch.randn(3, 37, 53)
-    out = infer_probabilities(segmentor, [image], heads=("basic", "local"),
-                              class_source=parse_class_source("threshold:100"))
+    out = infer_probabilities(segmentor, [image], InferenceSettings(heads=("basic", "local"), class_source=parse_class_source("threshold:100")))
     counts = torch.bincount(out.labels("basic")[0].flatten(), minlength=NUM_CLASSES)
     expected = counts >= 100
     expected[0] = True

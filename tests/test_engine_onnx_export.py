@@ -12,10 +12,10 @@ import torch
 import scribbleseg.deploy.onnx.packages as onnx_packages
 from scribbleseg.deploy.onnx.export import IN_GRAPH_CLASS_SOURCES, export_onnx, graph_chooser_factory
 from scribbleseg.deploy.onnx.runtime_model import InGraphClassSource, runtime_providers
-from scribbleseg.deploy.onnx.metadata import OnnxModelMetadata, canonical_class_source
+from scribbleseg.deploy.onnx.metadata import OnnxModelMetadata, graph_class_source
 from scribbleseg.deploy.onnx.packages import MissingExtraError
 from scribbleseg.errors import CheckpointError, ConfigError
-from scribbleseg.methods import Evidence, PredictionThresholdClassSource
+from scribbleseg.methods import Evidence, PredictionThresholdClassSource, parse_class_source
 from test_engine_eval_inference import NUM_CLASSES, fill_bank, tiny_segmentor
 
 PALETTE = [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0)]
@@ -50,10 +50,12 @@ def test_metadata_round_trips_through_props_and_names_bad_keys() -> None:
         OnnxModelMetadata.from_props(broken, "m.onnx")
 
 
-def test_canonical_class_source() -> None:
-    assert canonical_class_source(" Threshold ") == "threshold:500"
-    assert canonical_class_source("THRESHOLD:12") == "threshold:12"
-    assert canonical_class_source("none") == "none"
+def test_graph_class_source_is_what_the_metadata_stores() -> None:
+    assert graph_class_source(parse_class_source(" Threshold ")).spec == "threshold:500"
+    assert graph_class_source(parse_class_source(" Threshold ")).min_pixels == 500
+    assert graph_class_source(parse_class_source("THRESHOLD:12")).spec == "threshold:12"
+    assert graph_class_source(parse_class_source("head")).spec == "head"
+    assert graph_class_source(parse_class_source("none")).spec == "none"
 
 
 def test_class_sources_that_cannot_be_in_a_graph_are_refused_with_the_alternatives(tmp_path) -> None:

@@ -23,11 +23,12 @@ from typer.testing import CliRunner
 from scribbleseg.cli.app import app
 from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
 from scribbleseg.engine.config.schema import ExperimentConfig
-from scribbleseg.engine.inference.probabilities import infer_probabilities
+from scribbleseg.engine.inference.probabilities import ImageFacts, infer_probabilities
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.inference.views import pad_batch
 from scribbleseg.engine.build.method_factory import build_method, model_descriptor
 from scribbleseg.deploy.onnx.export import InferenceGraph, export_onnx
-from scribbleseg.deploy.onnx.runtime_model import OnnxRuntimeMethod
+from scribbleseg.deploy.onnx.runtime_model import OnnxRuntimeModel
 from scribbleseg.methods import OracleClassSource, PredictionThresholdClassSource
 from scribbleseg.methods.logit_resizing import upsample_logits
 from test_engine_eval_inference import NUM_CLASSES, fill_bank, tiny_segmentor
@@ -95,7 +96,7 @@ def test_cli_export_reports_the_outputs_and_its_own_check(pfa) -> None:
 
 
 def test_metadata_round_trip(pfa) -> None:
-    method = OnnxRuntimeMethod(pfa["model"])
+    method = OnnxRuntimeModel(pfa["model"])
     info = method.metadata
     assert info.class_names == CLASS_NAMES and info.palette == [tuple(c) for c in PALETTE]
     assert info.head == "global" and info.class_source == f"threshold:{pfa['threshold']}"
@@ -113,7 +114,7 @@ def test_metadata_round_trip(pfa) -> None:
 
 def test_graph_equals_the_method_inference_path_and_picks_classes_in_graph(pfa) -> None:
     """Raw outputs on unpadded odd sizes: the graph vs the same inference path run by PyTorch."""
-    method = OnnxRuntimeMethod(pfa["model"])
+    method = OnnxRuntimeModel(pfa["model"])
     source = PredictionThresholdClassSource(pfa["threshold"])
     graph = InferenceGraph(pfa["segmentor"], "global", source, lambda s, x: (lambda e: s.classes(e, x.shape[-2:])))
     some_dropped = False
@@ -132,19 +133,21 @@ def test_graph_equals_the_method_inference_path_and_picks_classes_in_graph(pfa) 
 @pytest.mark.parametrize("batch", [False, True])
 def test_basic_and_global_probabilities_match_pytorch(pfa, batch) -> None:
     segmentor = pfa["segmentor"]
-    method = OnnxRuntimeMethod(pfa["model"])
+    method = OnnxRuntimeModel(pfa["model"])
     images = images_of(SIZES, seed=1)
     groups = [images] if batch else [[image] for image in images]
     numbers = {}
     for head in ("basic", "global"):
         reference, exported = [], []
         for group in groups:
-            onnx_out = infer_probabilities(method, group, heads=(head,), class_source=method.class_source())
+            onnx_out = infer_probabilities(method, group, InferenceSettings(heads=(head,),
+                                                                            class_source=method.class_source()))
             given = onnx_out.present
             if head == "global":  # PyTorch with the class set the graph chose (compared on its own above)
                 assert given is not None
-            torch_out = infer_probabilities(segmentor, group, heads=(head,), class_source=OracleClassSource(),
-                                            given=given)
+            torch_out = infer_probabilities(segmentor, group, InferenceSettings(heads=(head,),
+                                                                                class_source=OracleClassSource()),
+                                            ImageFacts(given=given))
             reference += torch_out.probabilities[head]
             exported += onnx_out.probabilities[head]
         numbers[head] = assert_parity(reference, exported)
@@ -168,12 +171,12 @@ def test_resnet_deeplabv3plus_basic_head_matches_pytorch(tmp_path) -> None:
                 module.running_var.uniform_(0.5, 2.0)
     report = export_onnx(segmentor, tmp_path / "deeplab.onnx", palette=PALETTE, model=model_descriptor(cfg))
     assert report.outputs == ["logits_basic"] and report.max_abs_difference <= 1e-4
-    method = OnnxRuntimeMethod(report.path)
+    method = OnnxRuntimeModel(report.path)
     assert method.metadata.output_stride == 4 and list(method.heads()) == ["basic"]  # DeepLabV3+: C2 stride
     images = images_of(SIZES, seed=2)
     for group in ([images[0]], [images[1]], images):
-        reference = infer_probabilities(segmentor, group).probabilities["basic"]
-        exported = infer_probabilities(method, group).probabilities["basic"]
+        reference = infer_probabilities(segmentor, group, InferenceSettings()).probabilities["basic"]
+        exported = infer_probabilities(method, group, InferenceSettings()).probabilities["basic"]
         delta, agreement = assert_parity(reference, exported)
     print(f"parity resnet/deeplabv3+ basic: max|dprob| {delta:.1e}, argmax {agreement:.4%}")
 
@@ -256,7 +259,7 @@ def test_cli_export_with_the_image_classifier_chooses_classes_in_the_graph_like_
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     with torch.no_grad():
         output = infer_probabilities(segmentor, [(image.permute(2, 0, 1).float() / 255 - mean) / std],
-                                     heads=("basic",))
+                                     InferenceSettings(heads=("basic",)))
     scores = sorted(torch.sigmoid(output.image_logits[0, 1:]).tolist())
     tau = max((high - low, (low + high) / 2) for low, high in zip(scores, scores[1:]))[1]  # far from every score
     checkpoint = save_model_checkpoint(tmp_path / "cls.safetensors", segmentor, cfg,
@@ -287,7 +290,7 @@ def test_export_without_classes_stores_and_uses_the_fixed_threshold(pfa, tmp_pat
     result = RUNNER.invoke(app, ["export", str(pfa["checkpoint"]), "--out", str(model), "--head", "global"])
     assert result.exit_code == 0, result.output
     assert "classes from threshold:500 in the graph" in result.output
-    runtime = OnnxRuntimeMethod(model)
+    runtime = OnnxRuntimeModel(model)
     assert runtime.metadata.class_source == "threshold:500"
     images = torch.stack(images_of(((96, 128),), seed=3))
     prediction = runtime.infer(images, ("basic", "global"), classes=torch.ones(1, NUM_CLASSES, dtype=torch.bool))

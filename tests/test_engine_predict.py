@@ -12,12 +12,18 @@ from PIL import Image
 
 from scribbleseg.data import InferenceImages
 from scribbleseg.errors import OutputDirError
-from scribbleseg.engine.prediction.predict_files import predict_paths
+from scribbleseg.engine.inference.model import MethodModel
+from scribbleseg.engine.prediction.predict_files import PredictionOutputs, predict_paths
 from scribbleseg.errors import ConfigError, DataError
 
-from test_engine_eval_inference import NUM_CLASSES, tiny_segmentor
+from test_engine_eval_inference import NUM_CLASSES, options, tiny_segmentor
 
 PALETTE = [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0)]
+
+
+def painted(segmentor) -> MethodModel:
+    """The tiny segmentor behind the inference protocol, with the test palette."""
+    return MethodModel(segmentor, palette=PALETTE)
 
 
 def write_images(folder, sizes=((37, 53), (40, 32))) -> list:
@@ -46,7 +52,7 @@ def test_label_pngs_hold_the_argmax_of_the_logits(tmp_path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    files = predict_paths(segmentor, tmp_path / "in", out, palette=PALETTE, batch_size=2)
+    files = predict_paths(painted(segmentor), tmp_path / "in", out, options(batch_size=2))
     assert [f.name for f in files] == ["img0", "img1"]
     for record, path in zip(files, paths):
         logits = reference_logits(segmentor, path)
@@ -68,7 +74,8 @@ def test_label_pngs_hold_the_argmax_of_the_logits(tmp_path) -> None:
 def test_single_image_batches_match_exactly_and_extras_are_written(tmp_path) -> None:
     segmentor = tiny_segmentor()
     paths = write_images(tmp_path / "in")
-    files = predict_paths(segmentor, paths, tmp_path / "out", palette=PALETTE, overlay=True, probabilities=True)
+    files = predict_paths(painted(segmentor), paths, tmp_path / "out", options(),
+                          PredictionOutputs(overlay=True, probabilities=True))
     for record, path in zip(files, paths):
         logits = reference_logits(segmentor, path)
         labels = np.array(Image.open(record.label))
@@ -87,9 +94,9 @@ def test_single_image_batches_match_exactly_and_extras_are_written(tmp_path) -> 
 def test_augmented_head_with_threshold_source(tmp_path) -> None:
     segmentor = tiny_segmentor()
     paths = write_images(tmp_path / "in", sizes=((32, 32),))
-    basic = predict_paths(segmentor, paths, tmp_path / "a", palette=PALETTE, probabilities=True)
-    local = predict_paths(segmentor, paths, tmp_path / "b", palette=PALETTE, probabilities=True,
-                          head="local", class_source="threshold:0")
+    basic = predict_paths(painted(segmentor), paths, tmp_path / "a", options(), PredictionOutputs(probabilities=True))
+    local = predict_paths(painted(segmentor), paths, tmp_path / "b", options("threshold:0", heads=["local"]),
+                          PredictionOutputs(probabilities=True))
     assert not np.allclose(np.load(basic[0].probabilities), np.load(local[0].probabilities))
 
 
@@ -97,27 +104,27 @@ def test_bad_inputs_raise_user_errors(tmp_path) -> None:
     segmentor = tiny_segmentor()
     paths = write_images(tmp_path / "in", sizes=((32, 32),))
     with pytest.raises(DataError, match="not found"):
-        predict_paths(segmentor, tmp_path / "missing.png", tmp_path / "out", palette=PALETTE)
+        predict_paths(painted(segmentor), tmp_path / "missing.png", tmp_path / "out")
     corrupt = tmp_path / "in" / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(DataError, match="broken.png"):
-        predict_paths(segmentor, corrupt, tmp_path / "out", palette=PALETTE)
+        predict_paths(painted(segmentor), corrupt, tmp_path / "out")
     with pytest.raises(ConfigError, match="oracle"):
-        predict_paths(segmentor, paths, tmp_path / "out", palette=PALETTE, class_source="oracle")
+        predict_paths(painted(segmentor), paths, tmp_path / "out", options("oracle"))
     with pytest.raises(ConfigError, match="class source"):
-        predict_paths(segmentor, paths, tmp_path / "out", palette=PALETTE, class_source="threshold:abc")
+        predict_paths(painted(segmentor), paths, tmp_path / "out", options("threshold:abc"))
     with pytest.raises(ConfigError, match="not full"):
-        predict_paths(segmentor, paths, tmp_path / "out", palette=PALETTE, head="global")
+        predict_paths(painted(segmentor), paths, tmp_path / "out", options(heads=["global"]))
     (tmp_path / "dup").mkdir()
     Image.open(paths[0]).save(tmp_path / "dup" / "img0.jpg")
     with pytest.raises(DataError, match="share the name"):
-        predict_paths(segmentor, [paths[0], tmp_path / "dup" / "img0.jpg"], tmp_path / "out", palette=PALETTE)
+        predict_paths(painted(segmentor), [paths[0], tmp_path / "dup" / "img0.jpg"], tmp_path / "out")
     blocker = tmp_path / "file_not_dir"
     blocker.write_text("x")
     with pytest.raises(OutputDirError):
-        predict_paths(segmentor, paths, blocker, palette=PALETTE)
+        predict_paths(painted(segmentor), paths, blocker)
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(OutputDirError, match="not writable"):
-            predict_paths(segmentor, paths, locked, palette=PALETTE)
+            predict_paths(painted(segmentor), paths, locked)

@@ -14,6 +14,7 @@ import torch
 from scribbleseg.engine.inference.band_sinks import ClassCountSink, EvidenceSink, LabelSink, evidence_factor
 from scribbleseg.engine.inference.band_stitching import stitch
 from scribbleseg.engine.inference.probabilities import infer_probabilities
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.prediction.probability_file import open_probability_file
 from scribbleseg.engine.inference.slide import slide_infer
 from scribbleseg.engine.inference.windows import (
@@ -28,7 +29,7 @@ from scribbleseg.engine.inference.tile_sources import RGBTiles, TensorTiles
 from scribbleseg.errors import ConfigError, OutputWriteError
 from scribbleseg.methods import ClassSource, Evidence, parse_class_source
 
-from test_engine_eval_inference import NUM_CLASSES, fill_bank, tiny_segmentor
+from test_engine_eval_inference import NUM_CLASSES, fill_bank, options, tiny_segmentor
 
 HEADS = ("basic", "local", "global")
 
@@ -60,9 +61,10 @@ def canvas_blend(grid, window, tile_maps) -> torch.Tensor:
 
 
 def run_slide(segmentor, image, heads, settings, **kwargs) -> tuple[dict, object]:
+    """``kwargs``: the other fields of :class:`InferenceSettings` (class source, views, tile batch)."""
     sinks = {head: CanvasSink(NUM_CLASSES, *image.shape[-2:]) for head in heads}
     result = slide_infer(segmentor, TensorTiles(image), {head: [sink] for head, sink in sinks.items()},
-                         settings=settings, **kwargs)
+                         InferenceSettings(slide=settings, **kwargs))
     for sink in sinks.values():
         assert torch.equal(sink.row_writes, torch.ones_like(sink.row_writes))  # every row exactly once
     return {head: sink.probabilities for head, sink in sinks.items()}, result
@@ -132,7 +134,7 @@ def test_one_tile_covering_the_image_equals_whole_image_inference(views) -> None
     fill_bank(segmentor)
     image = torch.randn(3, 45, 70)
     source = parse_class_source("threshold:40")
-    whole = infer_probabilities(segmentor, [image], heads=HEADS, class_source=source, **views)
+    whole = infer_probabilities(segmentor, [image], InferenceSettings(heads=HEADS, class_source=source, **views))
     uniform, result = run_slide(segmentor, image, HEADS, SlideSettings(tile=96, blend="uniform"),
                                 class_source=source, **views)
     assert result.tiles == 1 and torch.equal(result.present, whole.present)
@@ -165,7 +167,7 @@ def test_overlapping_tiles_blend_each_tiles_own_prediction_like_the_reference() 
         for y in grid.ys:
             for x in grid.xs:
                 tile = image[:, y:y + 32, x:x + 32]
-                output = infer_probabilities(segmentor, [tile], heads=(head,), classes=present)
+                output = infer_probabilities(segmentor, [tile], InferenceSettings(heads=(head,)), classes=present)
                 tile_maps[(y, x)] = output.probabilities[head][0]
         torch.testing.assert_close(slid[head], canvas_blend(grid, window, tile_maps), atol=1e-6, rtol=1e-5)
 
@@ -191,8 +193,8 @@ def test_class_set_is_chosen_once_from_the_whole_image_and_used_by_every_tile(mo
     monkeypatch.setattr(type(segmentor), "infer", spy)
     basic = LabelSink(64, 80, NUM_CLASSES)
     local = LabelSink(64, 80, NUM_CLASSES)
-    slide_infer(segmentor, TensorTiles(image), {"basic": [basic], "local": [local]}, settings=settings,
-                class_source=Recording(), tile_batch=2)
+    slide_infer(segmentor, TensorTiles(image), {"basic": [basic], "local": [local]},
+                InferenceSettings(slide=settings, class_source=Recording(), tile_batch=2))
     assert len(asked) == 1  # once per image, not per tile
     evidence, image_size = asked[0]
     assert image_size == (64, 80)
@@ -258,16 +260,16 @@ def test_eval_in_slide_mode_scores_like_whole_mode_when_one_tile_covers_each_ima
     segmentor = tiny_segmentor()
     fill_bank(segmentor)
     dataset = TinyEvalSet()
-    whole = evaluate(segmentor, dataset, class_source="threshold:20", slide=SlideSettings(mode="whole"))
-    slid = evaluate(segmentor, dataset, class_source="threshold:20",
-                    slide=SlideSettings(mode="slide", tile=64, blend="uniform"))
+    whole = evaluate(segmentor, dataset, options("threshold:20", slide=SlideSettings(mode="whole")))
+    slid = evaluate(segmentor, dataset,
+                    options("threshold:20", slide=SlideSettings(mode="slide", tile=64, blend="uniform")))
     assert list(slid) == list(whole) == list(HEADS)
     for head in HEADS:
         np.testing.assert_array_equal(slid[head].confusion, whole[head].confusion)
     assert any("3 image(s) predicted tile by tile" in note for note in slid["basic"].notes)
     assert not any("tile by tile" in note for note in whole["basic"].notes)
     # a tiny pixel budget: auto mode tiles every image (32 px tiles overlap on these 33..53 px images)
-    tiled = evaluate(segmentor, dataset, heads=("basic",), class_source="none",
-                     slide=SlideSettings(pixel_budget=100, tile=32, stride=16))
+    tiled = evaluate(segmentor, dataset,
+                     options("none", heads=("basic",), slide=SlideSettings(pixel_budget=100, tile=32, stride=16)))
     assert tiled["basic"].confusion.sum() == whole["basic"].confusion.sum()
     assert any("tile by tile (32 px tiles, stride 16" in note for note in tiled["basic"].notes)

@@ -1,6 +1,6 @@
 """The package's layer rule (docs/ARCHITECTURE.md), checked on the source with ``ast``.
 
-Applications (``cli``, ``demo``) on top; ``engine -> deploy -> pfa -> methods -> models``; ``data`` beside
+Applications (``cli``, ``demo``) and the Python API (``api``, which the CLI calls) on top; ``engine -> deploy -> pfa -> methods -> models``; ``data`` beside
 ``models`` (they never import each other); every layer may import the root modules ``scribbleseg.errors``,
 ``atomic_files`` and ``yaml_reading``. Inside the engine, :data:`ENGINE_ROOMS` says which room may import
 which (training sits on top; inference imports no config or runs; evaluation and prediction never import
@@ -31,7 +31,8 @@ ALLOWED = {
     "deploy": {"deploy", "methods", "models", "data"},
     "engine": {"engine", "deploy", "pfa", "methods", "models", "data"},
     "demo": {"demo", "engine", "deploy", "pfa", "methods", "models", "data"},
-    "cli": {"cli", "demo", "engine", "deploy", "pfa", "methods", "models", "data"},
+    "api": {"engine", "deploy", "pfa", "methods", "models", "data"},
+    "cli": {"cli", "api", "demo", "engine", "deploy", "pfa", "methods", "models", "data"},
 }
 # Inside the engine: the rooms each room may import ("" = the engine package itself).
 ENGINE_ROOMS = {
@@ -42,6 +43,7 @@ ENGINE_ROOMS = {
     "inference": {"inference"},
     "evaluation": {"evaluation", "inference", "runtime"},
     "prediction": {"prediction", "inference", "runtime"},
+    "loading": {"loading", "inference", "runs", "runtime", "build", "config"},
     "figures": {"figures", "inference", "prediction", "runs", "build", "config"},
     "training": {"training", "config", "runtime", "build", "runs", "inference", "evaluation", "figures"},
 }

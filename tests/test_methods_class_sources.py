@@ -16,6 +16,7 @@ from scribbleseg.methods.class_sources import (
     HeadClassSource,
     OracleClassSource,
     PredictionThresholdClassSource,
+    class_source_kind,
     parse_class_source,
 )
 
@@ -90,3 +91,43 @@ def test_file_source_ids_names_and_missing_image(tmp_path):
     path.write_text(json.dumps({"a": [7]}))
     with pytest.raises(ConfigError, match="7"):
         parse_class_source(f"file:{path}").classes(Evidence(torch.zeros(1, 3, 2, 2)), (8, 8), names=["a"])
+
+
+def test_a_parsed_source_knows_its_kind_and_spelling(tmp_path):
+    """Parsed once at the edge, a source travels as an object: its ``spec`` is the (normalised) spelling it
+    came from, a directly built one spells itself so that it parses back to the same source."""
+    path = tmp_path / "q2l.json"
+    path.write_text("{}")
+    for spelling, kind, spec in ((" Oracle ", "oracle", "oracle"), ("head", "head", "head"),
+                                 ("HEAD:0.25", "head", "head:0.25"), ("threshold", "threshold", "threshold"),
+                                 ("threshold:500", "threshold", "threshold:500"), ("none", "none", "none"),
+                                 (f"file:{path}", "file", f"file:{path}")):
+        source = parse_class_source(spelling)
+        assert (source.kind, source.spec) == (kind, spec), spelling
+        assert class_source_kind(spelling) == kind
+    for built in (HeadClassSource(0.3), PredictionThresholdClassSource(7), PredictionThresholdClassSource(),
+                  OracleClassSource(), NoClassSource(), HeadClassSource()):
+        again = parse_class_source(built.spec)
+        assert type(again) is type(built) and again.spec == built.spec and vars(again).items() >= {
+            key: value for key, value in vars(built).items() if key != "_spelling"}.items()
+
+
+def test_the_kind_of_a_spelling_is_checked_without_reading_a_file(tmp_path):
+    """The config schema and export check spellings with the same reader as the parser, but a ``file:``
+    source's JSON is not opened (a config naming a file of another machine still loads)."""
+    assert class_source_kind(f"file:{tmp_path / 'missing.json'}") == "file"
+    for bad in ("", "oracle:1", "threshold:abc", "threshold:-3", "magic", "file:", "head:", "head:2", "heads"):
+        with pytest.raises(ConfigError):
+            class_source_kind(bad)
+
+
+def test_the_config_schema_reads_spellings_with_the_parser(tmp_path):
+    from scribbleseg.engine.config.schema import EvalConfig
+
+    assert EvalConfig(class_source=f"file:{tmp_path / 'elsewhere.json'}").class_source.startswith("file:")
+    assert EvalConfig(class_source="head:0.3", extra_class_sources=("oracle",)).uses_image_classifier()
+    for bad in ("head:2", "threshold:-1", "sometimes"):
+        with pytest.raises(ValueError, match="class source"):
+            EvalConfig(class_source=bad)
+        with pytest.raises(ValueError, match="class source"):
+            EvalConfig(extra_class_sources=("oracle", bad))

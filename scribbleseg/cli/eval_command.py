@@ -1,4 +1,5 @@
-"""``scribbleseg eval CONFIG --checkpoint CKPT``: mIoU of a checkpoint on full images with dense ground truth.
+"""``scribbleseg eval CONFIG --checkpoint CKPT``: mIoU of a checkpoint (or an exported ``.onnx`` model) on full
+images with dense ground truth.
 
 Prints a per-class IoU table (one column per head, like the paper's Tab. 6 transposed), for a model with an
 image classifier its AP per class and mAP, and (``--source-table``, on by default) the class-dependent heads
@@ -6,8 +7,12 @@ under every class source (oracle / head / threshold / none, as Tab. 4); writes t
 (atomically) to ``--out`` or, by default, to ``<run>/eval/<checkpoint>_<data set>_<split>_<classes>.json``
 (the data set as ``<folder name>-<hash of its path>``, so evaluations on different data sets never
 overwrite each other).
-User errors (missing / incompatible checkpoint, bad ``--classes``, unwritable output) are
-:class:`~scribbleseg.errors.ScribblesegError` subclasses: the root app prints one line and exits 2.
+The model is loaded by :func:`scribbleseg.api.load_model` and scored by :func:`scribbleseg.api.evaluate`
+with the settings of the config's ``eval`` section and the options given here (the calls of the Python API).
+An ``.onnx`` model runs with ONNX Runtime; its class-dependent head chooses its classes in the graph, so
+it has no class-source table. User errors (missing / incompatible checkpoint, bad ``--classes``,
+unwritable output) are :class:`~scribbleseg.errors.ScribblesegError` subclasses: the root app prints one
+line and exits 2.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
 
 from scribbleseg.atomic_files import ensure_writable_dir
 from scribbleseg.cli.parsing import slide_options
+
+if TYPE_CHECKING:
+    from scribbleseg.methods.class_sources import ClassSource
 
 
 def _slug(text: str) -> str:
@@ -37,18 +45,20 @@ def dataset_slug(data_root: str) -> str:
     return f"{_slug(Path(absolute).name) or 'data'}-{hashlib.sha1(absolute.encode()).hexdigest()[:6]}"
 
 
-def default_results_path(checkpoint: Path, class_source: str, split: str, data_root: str) -> Path:
-    """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<data set>_<split>_<classes>.json``."""
+def default_results_path(checkpoint: Path, class_source: "ClassSource", split: str, data_root: str) -> Path:
+    """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<data set>_<split>_<classes>.json``
+    (``<classes>``: the class source's spelling, ``file-<stem>`` for a ``file:`` source)."""
     from scribbleseg.engine.runs.layout import RunLayout
 
     folder = RunLayout.of_checkpoint(checkpoint).eval
-    classes = _slug(class_source if not class_source.startswith("file:") else "file-" + Path(class_source[5:]).stem)
+    classes = _slug("file-" + Path(class_source.path).stem if class_source.kind == "file" else class_source.spec)
     return folder / f"{checkpoint.stem}_{dataset_slug(data_root)}_{split}_{classes}.json"
 
 
 def eval_command(
     config: Path = typer.Argument(..., help="Experiment config (YAML) naming the data set and model."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Model checkpoint (.safetensors)."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Model checkpoint (.safetensors) or exported "
+                                                                     "model (.onnx, run with ONNX Runtime)."),
     head: Optional[List[str]] = typer.Option(
         None, "--head", help="A head of the model (e.g. basic); repeat for several (default: every head it has)."),
     classes: Optional[str] = typer.Option(
@@ -73,36 +83,38 @@ def eval_command(
     pixel_budget: Optional[int] = slide_options.PIXEL_BUDGET_OPTION,
 ) -> None:
     """Score a checkpoint on full validation images against dense ground truth (mIoU per head)."""
-    from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+    from scribbleseg.api import CheckpointModel, evaluate, evaluate_class_sources, load_model
     from scribbleseg.engine.config.loading import load_config
     from scribbleseg.engine.build.data_factory import absolute_data_root, build_eval_dataset
-    from scribbleseg.engine.runtime.devices import resolve_device
+    from scribbleseg.engine.evaluation.eval_settings import eval_settings
     from scribbleseg.engine.evaluation.results import write_results_json
     from scribbleseg.engine.evaluation.tables import class_source_table, classifier_table, comparison_table
-    from scribbleseg.engine.evaluation.evaluate import comparison_sources, evaluate, evaluate_class_sources
-    from scribbleseg.methods import BASIC_HEAD, check_source_fits, parse_class_source
+    from scribbleseg.engine.evaluation.evaluate import comparison_sources
+    from scribbleseg.engine.runtime.devices import resolve_device
+    from scribbleseg.methods import BASIC_HEAD
+    from scribbleseg.methods.class_sources import parse_class_source
 
     slide = slide_options.settings_from_options(mode, tile, stride, blend, pixel_budget)
     cfg = load_config(config, list(overrides or []))
-    class_spec = classes if classes is not None else cfg.eval.class_source
     info, dataset = build_eval_dataset(cfg, split)
-    source = parse_class_source(class_spec, info.class_names)  # a bad --classes fails before the model loads
-    target = resolve_device(device)
-    method, _, meta = load_model_checkpoint(checkpoint, map_location=target, expect=cfg,
-                                               num_classes=info.num_classes)
-    check_source_fits(source, method)
-    out_path = out if out is not None else default_results_path(checkpoint, class_spec, split or cfg.data.val_split,
+    # a bad --classes fails before the model loads
+    asked = parse_class_source(classes if classes is not None else cfg.eval.class_source, info.class_names)
+    model = load_model(checkpoint, device, expect=cfg, num_classes=info.num_classes, amp=amp)
+    source = model.class_source(asked if classes is not None or not model.in_graph_classes else None)
+    out_path = out if out is not None else default_results_path(checkpoint, source, split or cfg.data.val_split,
                                                                 cfg.data.root)
     ensure_writable_dir(out_path.parent)
-    use_ms_flip = cfg.eval.ms_flip if ms_flip is None else ms_flip
-    options = dict(ms_flip=use_ms_flip, device=target, amp=amp,
-                   batch_size=batch_size if batch_size is not None else cfg.eval.batch_size, slide=slide)
-    heads = list(head) if head else None
-    report = evaluate(method, dataset, heads=heads, class_source=class_spec, progress=True, **options)
+    settings = eval_settings(cfg.eval, source, heads=head, ms_flip=ms_flip, batch_size=batch_size, amp=amp,
+                             slide=slide)
+    use_ms_flip = settings.flip
+    report = evaluate(model, dataset, settings=settings, progress=True)
     sources = {}
     if source_table:
-        sources = evaluate_class_sources(method, dataset, comparison_sources(method, class_spec), heads=heads,
-                                         known={class_spec: report}, **options)
+        sources = evaluate_class_sources(model, dataset, comparison_sources(model, source), settings,
+                                         known={source.spec: report})
+    class_spec = source.spec
+    checkpoint_model = model if isinstance(model, CheckpointModel) else None
+    target = resolve_device(device) if checkpoint_model is not None else device
     console = Console(highlight=False, soft_wrap=True)
     console.print(comparison_table(
         report, title=f"{checkpoint.name} on {split or cfg.data.val_split} ({len(dataset)} images), "
@@ -118,7 +130,8 @@ def eval_command(
         console.print(f"[yellow]note:[/] {note}")
     write_results_json(report, out_path, sources=sources, checkpoint=str(checkpoint), config=str(config), split=split or
                        cfg.data.val_split, class_source=class_spec, ms_flip=use_ms_flip,
-                       step=meta.get("step"), device=str(target),
+                       step=checkpoint_model.meta.get("step") if checkpoint_model is not None else None,
+                       device=str(target),
                        data_root=absolute_data_root(cfg.data.root))
     console.print(f"results written to {out_path}")
 

@@ -6,7 +6,8 @@ The checkpoint alone is enough: it holds the config, class names and palette. Ou
 (``--mode`` / ``--tile`` / ``--stride`` / ``--blend`` / ``--pixel-budget``). User errors exit with code 2
 and one message; with ``--skip-bad`` unreadable images are listed and the exit code is 1. An exported
 ``.onnx`` model (``scribbleseg export``) runs with ONNX Runtime instead: same outputs and options
-(docs/deployment.md).
+(docs/deployment.md). The model is loaded by :func:`scribbleseg.api.load_model` (checkpoint or ``.onnx``
+alike) and the images predicted by :func:`scribbleseg.api.predict_files`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from scribbleseg.cli.parsing.slide_options import (
     TILE_OPTION,
     settings_from_options,
 )
-from scribbleseg.errors import ConfigError
 
 
 def predict_command(
@@ -57,29 +57,19 @@ def predict_command(
                                   help="Skip unreadable images (listed at the end, exit code 1) instead of stopping."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
-    from scribbleseg.engine.runs.checkpoint import checkpoint_palette, load_model_checkpoint
-    from scribbleseg.engine.runtime.devices import resolve_device
-    from scribbleseg.deploy.onnx.runtime_model import is_onnx_model
-    from scribbleseg.engine.prediction.predict_files import predict_paths, prediction_notes
-    from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
+    from scribbleseg.api import PredictionOutputs, inference_settings, load_model, predict_files
+    from scribbleseg.engine.prediction.predict_files import prediction_notes
 
     slide = settings_from_options(mode, tile, stride, blend, pixel_budget)
-    if is_onnx_model(checkpoint):
-        method, target, meta, head, source = _onnx_model(checkpoint, device, head, classes, amp)
-    else:
-        target = resolve_device(device)
-        method, _, meta = load_model_checkpoint(checkpoint, map_location=target)
-        head = head or BASIC_HEAD
-        source = parse_class_source(classes if classes is not None else default_class_source(method),
-                                    meta.get("class_names"))
-        check_source_fits(source, method)
-    class_names = meta.get("class_names")
-    written = predict_paths(method, images, out, palette=checkpoint_palette(meta, method.num_classes),
-                            overlay=overlay, probabilities=probs, head=head, class_source=source,
-                            class_names=class_names, device=target, batch_size=batch_size, ms_flip=ms_flip,
-                            amp=amp, progress=True, slide=slide, skip_bad=skip_bad)
+    model = load_model(checkpoint, device, amp=amp)
+    settings = inference_settings(model, heads=[head] if head else None, classes=classes, ms_flip=ms_flip, amp=amp,
+                                  slide=slide, batch_size=batch_size)
+    head = settings.heads[0] if settings.heads else model.default_head
+    written = predict_files(model, images, out, settings, PredictionOutputs(overlay=overlay, probabilities=probs),
+                            progress=True, skip_bad=skip_bad)
+    source = settings.class_source
     console = Console(highlight=False, soft_wrap=True)
-    for note in prediction_notes(method, head, source):
+    for note in prediction_notes(model, head, source):
         console.print(f"[yellow]note:[/] {note}")
     extras = [name for name, on in (("overlays", overlay), ("probabilities", probs)) if on]
     slid = sum(record.mode == "slide" for record in written)
@@ -91,17 +81,6 @@ def predict_command(
         for why in written.skipped.values():
             errors.print(f"  {escape(why)}")
         raise typer.Exit(1)
-
-
-def _onnx_model(path: Path, device: str, head: str | None, classes: str | None, amp: bool):  # type: ignore[no-untyped-def]
-    """(ONNX Runtime method, device None = as it is, meta, head, class source) for an exported model."""
-    from scribbleseg.deploy.onnx.runtime_model import OnnxRuntimeMethod
-
-    if amp:
-        raise ConfigError("--amp applies to PyTorch checkpoints; an ONNX model runs in the precision it was exported in")
-    method = OnnxRuntimeMethod(path, device=device)
-    meta = {"class_names": method.metadata.class_names, "palette": method.metadata.palette}
-    return method, None, meta, head or method.exported_head, method.class_source(classes)
 
 
 def register(app: typer.Typer) -> None:

@@ -37,11 +37,18 @@ from scribbleseg.engine.config.loading import config_from_mapping
 from scribbleseg.engine.config.schema import ExperimentConfig
 from scribbleseg.engine.build.data_factory import build_eval_dataset, generate_synthetic_set
 from scribbleseg.engine.evaluation.evaluate import evaluate, evaluate_class_sources
-from scribbleseg.engine.inference.probabilities import class_dependent, infer_probabilities, method_device, resolve_heads
+from scribbleseg.engine.inference.probabilities import class_dependent, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.prediction.palette_io import denormalize_image
 from scribbleseg.engine.figures.prediction_figures import overlay_grid
 from scribbleseg.engine.training.trainer import train
-from scribbleseg.methods import BASIC_HEAD, default_class_source, default_min_pixels, parse_class_source
+from scribbleseg.methods import (
+    BASIC_HEAD,
+    OracleClassSource,
+    default_class_source,
+    default_min_pixels,
+    parse_class_source,
+)
 
 DEMO_PFA_CONFIG: dict[str, Any] = {
     "name": "synthetic_pfa",
@@ -136,8 +143,9 @@ def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, info) -> Pa
     spec = default_class_source(pfa)
     _, dependent = _heads_of(pfa)
     shown = dependent[-1:]
-    base_out = infer_probabilities(baseline, images, heads=(BASIC_HEAD,))
-    pfa_out = infer_probabilities(pfa, images, heads=(BASIC_HEAD, *shown), class_source=parse_class_source(spec))
+    base_out = infer_probabilities(baseline, images, InferenceSettings(heads=(BASIC_HEAD,)))
+    pfa_out = infer_probabilities(pfa, images, InferenceSettings(heads=(BASIC_HEAD, *shown),
+                                                                 class_source=parse_class_source(spec)))
     columns = {
         "pCE baseline": [m.cpu().numpy() for m in base_out.labels(BASIC_HEAD)],
         "PFA basic": [m.cpu().numpy() for m in pfa_out.labels(BASIC_HEAD)],
@@ -187,19 +195,21 @@ def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "
         runs[label], _, _ = load_model_checkpoint(result.last_checkpoint)
 
     console.print("[bold]4/4[/] evaluating on the validation images (dense masks)")
-    eval_device = str(method_device(runs["pfa"])) if device == "auto" else device
+    eval_device = "cpu" if device == "auto" else device  # where the checkpoints were loaded
     info, val_set = build_eval_dataset(pfa_cfg)
     rows: list[dict[str, Any]] = []
     classifiers: dict[str, Any] = {}
     for model_name, key in (("pCE baseline", "baseline"), ("PFA", "pfa")):
         method = runs[key]
         plain, dependent = _heads_of(method)
-        report = evaluate(method, val_set, heads=plain + dependent, class_source="oracle", device=eval_device)
+        method.to(eval_device)
+        oracle = OracleClassSource()
+        report = evaluate(method, val_set, InferenceSettings(heads=tuple(plain + dependent), class_source=oracle))
         for head in plain:
             rows.append(_row(model_name, head, "-", report[head]))
         sources = [spec for spec in DEMO_CLASS_SOURCES if spec != "head" or method.has_image_classifier]
-        table = evaluate_class_sources(method, val_set, sources, heads=dependent, known={"oracle": report},
-                                       device=eval_device)
+        table = evaluate_class_sources(method, val_set, [parse_class_source(spec) for spec in sources],
+                                       InferenceSettings(heads=tuple(dependent)), known={oracle.spec: report})
         for spec, results in table.items():
             rows.extend(_row(model_name, head, spec, result) for head, result in results.items())
         if report.classifier is not None:

@@ -1,5 +1,5 @@
-"""The engine, one room per concern: ``config``, ``runtime``, ``build``, ``runs``, ``inference``, ``evaluation``,
-``prediction``, ``figures``, ``training`` (each room's docstring says what it owns and may import).
+"""The engine, one room per concern: ``config``, ``runtime``, ``build``, ``runs``, ``inference``, ``loading``,
+``evaluation``, ``prediction``, ``figures``, ``training`` (each room's docstring says what it owns and may import).
 
 Public names are imported lazily (on first attribute access), so ``import scribbleseg.engine`` is
 cheap and importing e.g. the config does not pull in the trainer.
@@ -27,6 +27,8 @@ _EXPORTS = {
     "predict_paths": "scribbleseg.engine.prediction.predict_files",
     "SlideSettings": "scribbleseg.engine.inference.windows",
     "slide_infer": "scribbleseg.engine.inference.slide",
+    "InferenceSettings": "scribbleseg.engine.inference.settings",
+    "load_model": "scribbleseg.engine.loading.model_loader",
     "plot_run": "scribbleseg.engine.figures.run_figures",
     "overlay_grid": "scribbleseg.engine.figures.prediction_figures",
 }

@@ -18,6 +18,11 @@ same ``[N, K]`` bool mask from somewhere else. One pluggable choice, built with 
 The background class (index 0) is always present for every source except ``none``.
 :func:`default_class_source` is what predict and plot use when no source is given: ``head`` for a model
 with an image classifier, else ``threshold``.
+
+:func:`parse_class_source` is the one place that reads a spelling: the command line and the config are
+parsed once into a :class:`ClassSource`, which travels as such and knows its own ``kind`` and ``spec``
+(its spelling, e.g. ``"threshold:500"``); :func:`class_source_kind` checks a spelling without building the
+source (no file is read: the config schema, and ``export``'s refusal of ``file:``).
 """
 
 from __future__ import annotations
@@ -49,12 +54,30 @@ def default_min_pixels(image_size: tuple[int, int]) -> int:
 
 
 class ClassSource(ABC):
-    """Turns the basic prediction (and whatever the caller knows) into a present-class mask."""
+    """Turns the basic prediction (and whatever the caller knows) into a present-class mask.
+
+    ``kind``: ``oracle`` | ``head`` | ``threshold`` | ``file`` | ``none``; ``spec``: the spelling it was
+    parsed from (normalised: lower-case kind, no surrounding blanks), or for a source built directly the
+    spelling that parses back to it.
+    """
 
     background_index: int = 0
+    kind: str = ""
 
     needs_ground_truth: bool = False
     needs_image_classifier: bool = False
+    _spelling: str | None = None
+
+    @property
+    def spec(self) -> str:
+        """The spelling of this source (``"oracle"``, ``"head:0.3"``, ``"threshold"``, ``"file:q2l.json"``, ...)."""
+        return self._spelling if self._spelling is not None else self._default_spec()
+
+    def _default_spec(self) -> str:
+        return self.kind
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r})"
 
     @abstractmethod
     def classes(
@@ -82,6 +105,7 @@ class ClassSource(ABC):
 class OracleClassSource(ClassSource):
     """Ground-truth class labels passed in as ``given``."""
 
+    kind = "oracle"
     needs_ground_truth = True
 
     def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
@@ -96,12 +120,16 @@ class OracleClassSource(ClassSource):
 class HeadClassSource(ClassSource):
     """Classes whose image-classifier probability ``sigmoid(logit)`` is at least ``threshold``."""
 
+    kind = "head"
     needs_image_classifier = True
 
     def __init__(self, threshold: float = DEFAULT_HEAD_THRESHOLD) -> None:
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"class source head:TAU needs 0 < TAU < 1, got {threshold}")
         self.threshold = float(threshold)
+
+    def _default_spec(self) -> str:
+        return "head" if self.threshold == DEFAULT_HEAD_THRESHOLD else f"head:{self.threshold:g}"
 
     def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
         if evidence.image_logits is None:
@@ -117,10 +145,15 @@ class PredictionThresholdClassSource(ClassSource):
     ``min_pixels=None``: :func:`default_min_pixels` of each image's size.
     """
 
+    kind = "threshold"
+
     def __init__(self, min_pixels: int | None = None) -> None:
         if min_pixels is not None and min_pixels < 0:
             raise ConfigError(f"class source threshold must be >= 0 pixels, got {min_pixels}")
         self.min_pixels = min_pixels
+
+    def _default_spec(self) -> str:
+        return "threshold" if self.min_pixels is None else f"threshold:{self.min_pixels}"
 
     def pixels_for(self, image_size: tuple[int, int]) -> int:
         """The pixel count a class needs in an image of ``(H, W)``."""
@@ -141,6 +174,8 @@ class PredictionThresholdClassSource(ClassSource):
 class FileClassSource(ClassSource):
     """Per-image class lists from a JSON file ``{"image name": [id or class name, ...], ...}``."""
 
+    kind = "file"
+
     def __init__(self, path: str | Path, class_names: Sequence[str] | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -159,6 +194,9 @@ class FileClassSource(ClassSource):
             self.entries[str(name)] = items
             if self.class_names is not None:
                 self._resolve(name, len(self.class_names))
+
+    def _default_spec(self) -> str:
+        return f"file:{self.path}"
 
     def _resolve(self, name: str, num_classes: int) -> list[int]:
         ids = []
@@ -201,6 +239,8 @@ class FileClassSource(ClassSource):
 class NoClassSource(ClassSource):
     """No class information: predictions are not augmented."""
 
+    kind = "none"
+
     def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
         return None
 
@@ -213,34 +253,62 @@ def _number(spec: str, argument: str, convert, what: str):  # type: ignore[no-un
         raise ConfigError(f"class source {spec!r}: {what}") from None
 
 
-def parse_class_source(spec: str, class_names: Sequence[str] | None = None) -> ClassSource:
-    """Build a source from ``"oracle" | "head[:TAU]" | "threshold[:N]" | "file:PATH" | "none"``.
+def _read_spelling(spec: str) -> tuple[str, str, object]:
+    """``(kind, normalised spelling, argument)`` of a spelling: the one reader of class-source spellings.
 
-    Raises ConfigError for anything else.
+    The argument is converted (``head``: float, ``threshold``: int, ``file``: the path text, else ``None``)
+    but nothing is built and no file is read. Raises ConfigError for anything that is no spelling.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"class source must be {SOURCE_SPECS}, got {spec!r}")
     kind, colon, argument = spec.strip().partition(":")
     kind = kind.lower()
+    spelling = f"{kind}{colon}{argument}"
     if colon and not argument:
         raise ConfigError(f"class source {spec!r}: nothing after ':' (give e.g. head:0.5, threshold:500, file:PATH)")
-    if kind == "oracle" and not argument:
-        return OracleClassSource()
-    if kind == "none" and not argument:
-        return NoClassSource()
+    if kind in ("oracle", "none") and not argument:
+        return kind, spelling, None
     if kind == "head":
-        if not argument:
-            return HeadClassSource()
-        return HeadClassSource(_number(spec, argument, float, "TAU must be a probability between 0 and 1"))
+        value = _number(spec, argument, float, "TAU must be a probability between 0 and 1") if argument else None
+        if value is not None and not 0.0 < value < 1.0:
+            raise ConfigError(f"class source head:TAU needs 0 < TAU < 1, got {value}")
+        return kind, spelling, value
     if kind == "threshold":
-        if not argument:
-            return PredictionThresholdClassSource()
-        return PredictionThresholdClassSource(_number(spec, argument, int, "threshold must be a whole number of pixels"))
-    if kind == "file":
-        if not argument:
-            raise ConfigError(f"class source {spec!r}: give the JSON path as 'file:PATH'")
-        return FileClassSource(argument, class_names)
+        value = _number(spec, argument, int, "threshold must be a whole number of pixels") if argument else None
+        if value is not None and value < 0:
+            raise ConfigError(f"class source threshold must be >= 0 pixels, got {value}")
+        return kind, spelling, value
+    if kind == "file" and argument:
+        return kind, spelling, argument
     raise ConfigError(f"class source must be {SOURCE_SPECS}, got {spec!r}")
+
+
+def class_source_kind(spec: str) -> str:
+    """The kind (``oracle`` | ``head`` | ``threshold`` | ``file`` | ``none``) of a valid spelling, without
+    building the source (a ``file:`` source's JSON is not read). Raises ConfigError for a bad spelling."""
+    return _read_spelling(spec)[0]
+
+
+def parse_class_source(spec: str, class_names: Sequence[str] | None = None) -> ClassSource:
+    """Build a source from ``"oracle" | "head[:TAU]" | "threshold[:N]" | "file:PATH" | "none"``.
+
+    ``class_names``: the names a ``file:`` source's JSON may use instead of ids. The source's ``spec`` is
+    the normalised spelling. Raises ConfigError for anything else (and for an unreadable ``file:`` JSON).
+    """
+    kind, spelling, value = _read_spelling(spec)
+    source: ClassSource
+    if kind == "oracle":
+        source = OracleClassSource()
+    elif kind == "none":
+        source = NoClassSource()
+    elif kind == "head":
+        source = HeadClassSource() if value is None else HeadClassSource(float(value))  # type: ignore[arg-type]
+    elif kind == "threshold":
+        source = PredictionThresholdClassSource(value)  # type: ignore[arg-type]
+    else:
+        source = FileClassSource(str(value), class_names)
+    source._spelling = spelling
+    return source
 
 
 def check_source_fits(source: ClassSource, method: SegmentationMethod) -> None:

@@ -43,7 +43,7 @@ from scribbleseg.deploy.onnx.metadata import (
     INPUT_NAME,
     PRESENT_OUTPUT,
     OnnxModelMetadata,
-    canonical_class_source,
+    graph_class_source,
     logits_output,
 )
 from scribbleseg.deploy.onnx.packages import EXPORT_PACKAGES, require_packages
@@ -59,6 +59,7 @@ from scribbleseg.methods import (
     SegmentationMethod,
     parse_class_source,
 )
+from scribbleseg.methods.class_sources import class_source_kind
 
 DEFAULT_OPSET = 18
 #: the traced example: batch 2 and sizes > 32 that differ, so no dimension is specialised to 1 or tied
@@ -150,7 +151,8 @@ class InferenceGraph(nn.Module):
 def graph_chooser_factory(method: SegmentationMethod, head: str, spec: str) -> tuple[ClassSource, ChooserFactory | None]:
     """(class source, how the graph builds its chooser) for exporting ``head`` with class source ``spec``.
 
-    Raises ConfigError for an unknown / unavailable head and for a class source that cannot be computed
+    The source is the one the graph computes (:func:`~scribbleseg.deploy.onnx.metadata.graph_class_source`:
+    ``threshold`` -> ``threshold:500``); its ``spec`` is what the metadata stores. Raises ConfigError for an unknown / unavailable head and for a class source that cannot be computed
     inside the graph (the message says which ones can).
     """
     infos = method.heads()
@@ -161,10 +163,10 @@ def graph_chooser_factory(method: SegmentationMethod, head: str, spec: str) -> t
     if not infos[head].uses_classes:
         return NoClassSource(), None
     in_graph = ", ".join(entry.spec for entry in IN_GRAPH_CLASS_SOURCES.values())
-    if str(spec).strip().lower().startswith("file:"):  # refused before parse_class_source reads the file
+    if class_source_kind(spec) == "file":  # refused before parse_class_source reads the file
         raise ConfigError(f"class source {spec!r} reads per-image class lists from a file, which cannot be part "
                           f"of a graph; export head {head!r} with a class source computed in the graph: {in_graph}")
-    source = parse_class_source(spec)
+    source = graph_class_source(parse_class_source(spec))
     if source.needs_ground_truth:
         raise ConfigError(f"class source {spec!r} needs ground-truth labels, which a deployed model does not "
                           f"have; export head {head!r} with a class source computed in the graph: {in_graph}")
@@ -283,8 +285,7 @@ def export_onnx(
     try:
         # the spelling stored in the metadata is what the graph computes (``threshold`` -> a fixed 500 px:
         # the image-size default of the PyTorch path would make the count a function of traced shapes)
-        spec = canonical_class_source(class_source)
-        source, factory = graph_chooser_factory(method, head, spec)
+        source, factory = graph_chooser_factory(method, head, class_source)
         graph = InferenceGraph(method, head, source, factory)
         example = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0))
         with torch.no_grad(), method.traceable():
@@ -294,7 +295,7 @@ def export_onnx(
             num_classes=num_classes, class_names=list(class_names) if class_names is not None else None,
             palette=[tuple(int(c) for c in colour[:3]) for colour in palette[:num_classes]],  # type: ignore[misc]
             mean=tuple(IMAGENET_MEAN), std=tuple(IMAGENET_STD), head=head,  # type: ignore[arg-type]
-            class_source=spec if factory is not None else "none",
+            class_source=source.spec if factory is not None else "none",
             output_stride=int(method.head.output_stride), outputs=_describe_outputs(output_names),
             model=dict(model or {}), version=scribbleseg.__version__)
         for key, value in metadata.to_props().items():

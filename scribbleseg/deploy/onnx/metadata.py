@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from scribbleseg.errors import CheckpointError
-from scribbleseg.methods.class_sources import DEFAULT_MIN_PIXELS
+from scribbleseg.methods.class_sources import DEFAULT_MIN_PIXELS, ClassSource, PredictionThresholdClassSource
 
 PREFIX = "scribbleseg."
 FORMAT = 1
@@ -44,13 +44,13 @@ def logits_output(head: str) -> str:
     return f"logits_{head}"
 
 
-def canonical_class_source(spec: str) -> str:
-    """A class source spec as stored in the metadata (lower-case kind, ``threshold`` -> ``threshold:500``)."""
-    kind, colon, argument = spec.strip().partition(":")
-    kind = kind.lower()
-    if kind == "threshold" and not argument:
-        return f"threshold:{DEFAULT_MIN_PIXELS}"
-    return f"{kind}{colon}{argument}"
+def graph_class_source(source: ClassSource) -> ClassSource:
+    """``source`` as a graph computes it, whose ``spec`` is what the metadata stores: ``threshold`` without
+    a count becomes ``threshold:500`` (a fixed count: the PyTorch path's image-size default would make the
+    count a function of the traced shapes); every other source is itself."""
+    if isinstance(source, PredictionThresholdClassSource) and source.min_pixels is None:
+        return PredictionThresholdClassSource(DEFAULT_MIN_PIXELS)
+    return source
 
 
 @dataclass(frozen=True)

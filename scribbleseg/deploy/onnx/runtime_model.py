@@ -1,14 +1,16 @@
-"""Run an exported ``.onnx`` model with ONNX Runtime behind the inference part of the method contract.
+"""Run an exported ``.onnx`` model with ONNX Runtime behind the engine's inference protocol.
 
-:class:`OnnxRuntimeMethod` has what the engine's inference needs from a method: ``heads()``,
-``infer(images, heads, classes) -> Prediction``, ``num_classes``, ``device`` and the module calls
-``eval()`` / ``train()`` / ``to()`` (no-ops here). So :func:`~scribbleseg.engine.prediction.predict_files.predict_paths`
-and :func:`~scribbleseg.engine.inference.probabilities.infer_probabilities` run unchanged on it: padding to a multiple of
-32, batches of mixed sizes, crop-back, ``--ms-flip``, label PNGs, overlays, probability maps.
+:class:`OnnxRuntimeModel` implements :class:`scribbleseg.engine.inference.model.InferenceModel` (structurally:
+the deploy layer imports no engine): ``heads()``, ``infer(images, heads, classes) -> Prediction``,
+``num_classes``, ``device``, ``class_names``, ``palette``, ``has_image_classifier``, ``default_head`` (the
+exported head), ``class_source(asked)``, ``in_graph_classes`` and ``eval_mode()`` (nothing to switch). It is
+no ``torch.nn.Module``: it has no parameters, no training mode and nothing to move. So ``predict`` and
+``eval`` run on it unchanged: padding to a multiple of 32, batches of mixed sizes, crop-back,
+``--ms-flip``, sliding windows, label PNGs, overlays, probability maps, mIoU.
 
 Heads: ``basic`` and the exported head. The exported head's class set is computed inside the graph by
 the class source it was exported with (``scribbleseg.class_source`` in the metadata); the ``classes``
-given to :meth:`OnnxRuntimeMethod.infer` only says whether to report that head (``None``: no, as the
+given to :meth:`OnnxRuntimeModel.infer` only says whether to report that head (``None``: no, as the
 contract wants), its value is not read. With several test views each view chooses its classes itself
 (the PyTorch path chooses them once from the views' average). :class:`InGraphClassSource` is the class
 source the engine is given for such a model.
@@ -19,12 +21,13 @@ Inputs and outputs are CPU tensors (``device`` is CPU whatever the provider).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
 from scribbleseg.deploy.onnx.metadata import (
@@ -33,12 +36,13 @@ from scribbleseg.deploy.onnx.metadata import (
     INPUT_NAME,
     PRESENT_OUTPUT,
     OnnxModelMetadata,
-    canonical_class_source,
+    graph_class_source,
     logits_output,
 )
 from scribbleseg.deploy.onnx.packages import RUNTIME_PACKAGES, require_packages
 from scribbleseg.errors import CheckpointError, ConfigError
-from scribbleseg.methods import BASIC_HEAD, ClassChooser, ClassSource, HeadInfo, NoClassSource, Prediction
+from scribbleseg.methods import BASIC_HEAD, ClassChooser, HeadInfo, Prediction
+from scribbleseg.methods.class_sources import ClassSource, NoClassSource, class_source_kind
 
 ONNX_SUFFIX = ".onnx"
 CPU_PROVIDER = "CPUExecutionProvider"
@@ -68,18 +72,20 @@ def runtime_providers(available: Sequence[str], device: str) -> list:
 class InGraphClassSource(ClassSource):
     """The class source of an exported head: the graph chooses the classes, so this only says "some".
 
-    :meth:`classes` returns all-True ``[N, K]``; :class:`OnnxRuntimeMethod` does not read it.
+    :meth:`classes` returns all-True ``[N, K]``; :class:`OnnxRuntimeModel` does not read it. Its ``spec``
+    is the stored spelling (``scribbleseg.class_source``), its ``kind`` that spelling's kind.
     """
 
     def __init__(self, spec: str) -> None:
-        self.spec = spec
+        self.kind = class_source_kind(spec)
+        self._spelling = spec
 
     def classes(self, evidence, image_size, names=None, given=None):  # type: ignore[no-untyped-def]
         basic = evidence.basic
         return torch.ones(basic.shape[:2], dtype=torch.bool, device=basic.device)
 
 
-class OnnxRuntimeMethod(nn.Module):
+class OnnxRuntimeModel:
     """An exported model run by an ``onnxruntime.InferenceSession`` (see the module docstring).
 
     Args:
@@ -93,8 +99,9 @@ class OnnxRuntimeMethod(nn.Module):
         ConfigError: bad device, or a CUDA device the runtime cannot use.
     """
 
+    in_graph_classes: bool
+
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu", threads: int | None = None) -> None:
-        super().__init__()
         ort = require_packages(RUNTIME_PACKAGES, "ONNX Runtime inference")["onnxruntime"]
         file = Path(path)
         if not file.is_file():
@@ -113,7 +120,10 @@ class OnnxRuntimeMethod(nn.Module):
             raise CheckpointError(f"{file} expects inputs normalised with mean {self.metadata.mean} / std "
                                   f"{self.metadata.std}; scribbleseg's image reader uses the ImageNet values")
         self.num_classes = self.metadata.num_classes
+        self.class_names = tuple(self.metadata.class_names) if self.metadata.class_names is not None else None
+        self.palette = [tuple(colour) for colour in self.metadata.palette[:self.num_classes]]
         self.device = torch.device("cpu")
+        self.in_graph_classes = self.exported_head != BASIC_HEAD
         self._outputs = [output.name for output in self.session.get_outputs()]
         needed = [BASIC_OUTPUT] + ([] if self.exported_head == BASIC_HEAD
                                    else [logits_output(self.exported_head), PRESENT_OUTPUT])
@@ -126,6 +136,21 @@ class OnnxRuntimeMethod(nn.Module):
     def exported_head(self) -> str:
         """The head the model was exported with."""
         return self.metadata.head
+
+    @property
+    def default_head(self) -> str:
+        """What ``predict`` runs without ``--head``: the exported head."""
+        return self.metadata.head
+
+    @property
+    def has_image_classifier(self) -> bool:
+        """Whether the graph returns image-level logits."""
+        return IMAGE_LOGITS_OUTPUT in self._outputs
+
+    @contextlib.contextmanager
+    def eval_mode(self) -> Iterator[None]:
+        """Nothing to switch: the graph always predicts."""
+        yield
 
     @property
     def providers(self) -> list[str]:
@@ -141,7 +166,7 @@ class OnnxRuntimeMethod(nn.Module):
                 uses_classes=True)
         return infos
 
-    def class_source(self, asked: str | None = None) -> ClassSource:
+    def class_source(self, asked: ClassSource | None = None) -> ClassSource:
         """The engine's class source for this model (``asked``: the user's ``--classes``, if any).
 
         ConfigError when a class-dependent head was exported and ``asked`` differs from its class source.
@@ -149,9 +174,9 @@ class OnnxRuntimeMethod(nn.Module):
         exported = self.metadata.class_source
         if self.exported_head == BASIC_HEAD:
             return NoClassSource()
-        if asked is not None and canonical_class_source(asked) != exported:
+        if asked is not None and graph_class_source(asked).spec != exported:
             raise ConfigError(f"{self.path} computes its classes inside the graph with class source {exported!r}; "
-                              f"--classes {asked!r} cannot change that (re-export with --classes {asked})")
+                              f"--classes {asked.spec!r} cannot change that (re-export with --classes {asked.spec})")
         return InGraphClassSource(exported)
 
     def infer(self, images: Tensor, heads: Sequence[str] = (BASIC_HEAD,),
@@ -177,6 +202,3 @@ class OnnxRuntimeMethod(nn.Module):
             prediction.logits[self.exported_head] = values[logits_output(self.exported_head)]
             prediction.present = values[PRESENT_OUTPUT].to(torch.bool)
         return prediction
-
-    def forward(self, images: Tensor) -> Prediction:
-        return self.infer(images)

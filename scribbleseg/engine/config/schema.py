@@ -21,11 +21,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from scribbleseg.engine.config.method_table import DEFAULT_METHOD, METHODS
+from scribbleseg.errors import ConfigError
 from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings, ImageClassifierSettings
+from scribbleseg.methods.class_sources import class_source_kind
 from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, DEFAULT_BACKBONE, DEFAULT_DECODER
 
 RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-CLASS_SOURCE_PATTERN = r"^(oracle|none|head(:[0-9.eE+-]+)?|threshold(:\d+)?|file:.+)$"
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # 'pce' | 'pfa', in the table's order
 
 
@@ -141,31 +142,37 @@ class EvalConfig(StrictModel):
     """
 
     heads: tuple[str, ...] | None = None
-    class_source: str = Field("oracle", pattern=CLASS_SOURCE_PATTERN)
+    class_source: str = "oracle"
     extra_class_sources: tuple[str, ...] = ()
     ms_flip: bool = False
     batch_size: int = Field(1, ge=1)
     require_dense_gt: bool = Field(True, description="false: score images without dense masks against their "
                                                      "scribbles (scribble-pixel accuracy, not mIoU)")
 
-    @model_validator(mode="after")
-    def _check_sources(self) -> "EvalConfig":
-        for spec in (self.class_source, *self.extra_class_sources):
-            if not re.match(CLASS_SOURCE_PATTERN, spec):
-                raise ValueError(f"class source {spec!r} must be oracle, head[:TAU], threshold[:N], file:PATH or none")
-            kind, _, argument = spec.partition(":")
-            if kind == "head" and argument:
-                try:
-                    tau = float(argument)
-                except ValueError:
-                    tau = -1.0
-                if not 0.0 < tau < 1.0:
-                    raise ValueError(f"class source {spec!r}: TAU must be a number strictly between 0 and 1")
-        return self
+    @field_validator("class_source")
+    @classmethod
+    def _check_source(cls, spec: str) -> str:
+        _source_kind(spec)
+        return spec
+
+    @field_validator("extra_class_sources")
+    @classmethod
+    def _check_extra_sources(cls, specs: tuple[str, ...]) -> tuple[str, ...]:
+        for spec in specs:
+            _source_kind(spec)
+        return specs
 
     def uses_image_classifier(self) -> bool:
         """Whether a validation class source is ``head``."""
-        return any(spec.partition(":")[0] == "head" for spec in (self.class_source, *self.extra_class_sources))
+        return any(_source_kind(spec) == "head" for spec in (self.class_source, *self.extra_class_sources))
+
+
+def _source_kind(spec: str) -> str:
+    """The kind of a class-source spelling (the one parser, no file read); ValueError for pydantic."""
+    try:
+        return class_source_kind(spec)
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
 
 
 class _RunAndNetwork(StrictModel):

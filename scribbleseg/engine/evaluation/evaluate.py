@@ -1,13 +1,15 @@
-"""Evaluation of a method on full images against dense ground truth: mIoU per head and class source.
+"""Evaluation of a model on full images against dense ground truth: mIoU per head and class source.
 
-``evaluate(method, dataset, heads=None, class_source="threshold:500")`` runs
-:func:`~scribbleseg.engine.inference.labels.infer_labels` over the data set (full images, no crop; any
-size; whole, or tile by tile above the pixel budget of ``slide``), takes the arg-max of each head and
-accumulates one confusion matrix per head against the dense ground-truth masks (255 = ignored). Under ``torch.distributed`` every process scores its share of the
-images (``rank::world_size``) and the matrices are all-reduced, so every process returns the same
-result.
+``evaluate(model, dataset, settings)`` runs the inference dispatcher
+(:func:`~scribbleseg.engine.inference.dispatch.infer_labels`: full images, no crop; any size; whole, or tile
+by tile above the pixel budget of ``settings.slide``) over the data set, takes the arg-max of each head
+and accumulates one confusion matrix per head against the dense ground-truth masks (255 = ignored). The
+model is anything behind :class:`~scribbleseg.engine.inference.model.InferenceModel` (a checkpoint, an
+exported ``.onnx`` model, the method being trained). Under ``torch.distributed`` every process scores its
+share of the images (``rank::world_size``) and the matrices are all-reduced, so every process returns
+the same result.
 
-A head that cannot run with this model (see the method's ``heads()``) is skipped; the returned
+A head that cannot run with this model (see the model's ``heads()``) is skipped; the returned
 :class:`~scribbleseg.engine.evaluation.results.EvalReport` (a ``dict[str, EvalResult]``) lists it in
 ``.skipped`` with the reason. A model with an image classifier also gets ``report.classifier``: its AP per
 class and mAP against the image labels of the dense ground truth (gathered over all processes).
@@ -18,30 +20,29 @@ head / threshold / none) so the honest rows and the upper bound sit side by side
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import torch
+from torch import nn
 
 from scribbleseg.engine.evaluation.confusion import ConfusionAccumulator
 from scribbleseg.engine.runtime.distributed import unwrap_model
-from scribbleseg.engine.evaluation.results import ClassifierResult, EvalReport, EvalResult
-from scribbleseg.engine.inference.probabilities import class_dependent, method_device, resolve_heads
-from scribbleseg.engine.inference.labels import infer_labels
-from scribbleseg.engine.inference.windows import SlideSettings
-from scribbleseg.engine.inference.views import DEFAULT_MS_SCALES
+from scribbleseg.engine.evaluation.results import ClassifierResult, EvalReport, EvalResult, SourceTable
+from scribbleseg.engine.inference.dispatch import infer_labels
+from scribbleseg.engine.inference.model import InferenceModel, as_inference_model
+from scribbleseg.engine.inference.probabilities import ImageFacts, class_dependent, resolve_heads
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.methods import (
-    BASIC_HEAD,
-    DEFAULT_HEAD_THRESHOLD,
+from scribbleseg.methods import BASIC_HEAD, DEFAULT_HEAD_THRESHOLD, HeadClassSource
+from scribbleseg.methods.class_sources import (
     ClassSource,
-    HeadClassSource,
-    check_source_fits,
-    parse_class_source,
+    NoClassSource,
+    OracleClassSource,
+    PredictionThresholdClassSource,
 )
 
 __all__ = ["comparison_sources", "evaluate", "evaluate_class_sources"]
-
-# SegFormer's multi-scale test ratios (used when ms_flip is on and no scales are given)
 
 
 def _dataset_classes(dataset) -> tuple[tuple[str, ...], int]:
@@ -72,68 +73,44 @@ def _shard(dataset, shard: bool | None) -> range:
     return range(distributed.get_rank(), length, distributed.get_world_size())
 
 
+def _model(model: "InferenceModel | nn.Module") -> InferenceModel:
+    """The model behind the inference protocol (a DDP wrapper unwrapped, a bare method adapted)."""
+    return as_inference_model(unwrap_model(model) if isinstance(model, nn.Module) else model)
+
+
 @torch.no_grad()
-def evaluate(
-    method,
-    dataset,
-    *,
-    heads: Sequence[str] | None = None,
-    class_source: str | ClassSource = "oracle",
-    ms_flip: bool = False,
-    scales: Sequence[float] = (1.0,),
-    device: str | torch.device | None = "cpu",
-    batch_size: int = 1,
-    amp: bool = False,
-    progress: bool = False,
-    shard: bool | None = None,
-    slide: SlideSettings | None = None,
-) -> EvalReport:
-    """Score ``heads`` of ``method`` on every image of ``dataset`` against its dense ground truth.
+def evaluate(model: "InferenceModel | nn.Module", dataset, settings: InferenceSettings = InferenceSettings(), *,
+             progress: bool = False, shard: bool | None = None) -> EvalReport:
+    """Score the heads of ``settings`` of ``model`` on every image of ``dataset`` against its dense ground truth.
 
     Args:
-        method: a :class:`~scribbleseg.methods.SegmentationMethod` (a DDP wrapper is unwrapped). It is put
-            in eval mode and restored to its previous mode afterwards.
+        model: an :class:`~scribbleseg.engine.inference.model.InferenceModel`, or a method (a DDP wrapper
+            is unwrapped), where it is (its device is not changed); it predicts in its ``eval_mode()``.
         dataset: map-style data set of dicts ``image [3, H, W]``, ``mask [H, W]`` (255 ignore), ``classes
             [K]`` bool, ``name``, with ``.info`` (class names, ignore index) — e.g. ``EvalDataset``.
-        heads: heads to score; ``None`` = every head of the model. Impossible heads are skipped
-            (``report.skipped``); ConfigError if none can run.
-        class_source: ``"oracle" | "threshold:N" | "file:PATH" | "none"`` or a ``ClassSource``.
-        ms_flip: average over ``scales`` and their horizontal mirrors; with ``scales=(1.0,)`` the scales
-            become :data:`DEFAULT_MS_SCALES`.
-        scales: test scales.
-        device: where to run; ``None`` keeps the model's device.
-        batch_size: images per forward (padded to the largest; 1 = exact per-image padding).
-        amp: autocast (bf16 on CPU, fp16 on CUDA).
+        settings: heads to score (``None`` = every head of the model; impossible heads are skipped,
+            ``report.skipped``; ConfigError if none can run), the class source, views, autocast, whole or
+            tiled inference, and ``tile_batch`` images (or tiles) per forward pass (padded to the largest;
+            1 = exact per-image padding).
         progress: show a tqdm bar.
         shard: under torch.distributed, score only this rank's ``rank::world_size`` share (``None``: yes,
             unless ``dataset`` is a ``Subset``, which is taken as the caller's shard). The confusion
             matrices are always all-reduced.
-        slide: whole-image or sliding-window inference per image (default :class:`SlideSettings`:
-            ``auto``, whole up to its pixel budget); in slide mode ``batch_size`` tiles go per forward.
 
     Returns:
         :class:`EvalReport` head -> :class:`EvalResult`.
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    model = unwrap_model(method)
+    model = _model(model)
     class_names, ignore_index = _dataset_classes(dataset)
     if len(class_names) != model.num_classes:
         raise ConfigError(f"the model predicts {model.num_classes} classes but the data set has "
                           f"{len(class_names)} ({', '.join(class_names[:5])}, ...)")
-    source = class_source if isinstance(class_source, ClassSource) else parse_class_source(class_source, class_names)
-    source_name = class_source if isinstance(class_source, str) else type(class_source).__name__
-    check_source_fits(source, model)
-    runnable, skipped = resolve_heads(model, heads)
+    source = model.class_source(settings.class_source)  # ConfigError when the model cannot use it
+    runnable, skipped = resolve_heads(model, settings.heads)
     dependent = class_dependent(model, runnable)
-    view_scales = tuple(float(s) for s in scales)
-    if ms_flip and view_scales == (1.0,):
-        view_scales = DEFAULT_MS_SCALES
-    if device is not None:
-        model.to(torch.device(device))
-    model_device = method_device(model)
-    was_training = model.training
-    model.eval()
+    run = replace(settings, heads=tuple(runnable), class_source=source)
+    batch_size = settings.tile_batch
+    model_device = model.device
     accumulators = {head: ConfusionAccumulator(len(class_names), ignore_index, model_device) for head in runnable}
     indices = list(_shard(dataset, shard))
     image_scores = torch.zeros(len(dataset), model.num_classes, device=model_device)  # [L, K], this rank's rows
@@ -142,7 +119,7 @@ def evaluate(
     augment_notes: list[str] = []
     scored_against_scribbles = False
     slid_images = 0
-    try:
+    with model.eval_mode():
         iterator = batches
         if progress:
             from tqdm import tqdm
@@ -152,10 +129,7 @@ def evaluate(
             scored_against_scribbles |= any(not item.get("has_dense_gt", True) for item in items)
             names = [str(item.get("name", index)) for item, index in zip(items, batch_indices)]
             given = torch.stack([torch.as_tensor(item["classes"], dtype=torch.bool) for item in items])
-            output = infer_labels(
-                model, [item["image"] for item in items], heads=runnable, class_source=source,
-                names=names, given=given, scales=view_scales, flip=ms_flip, amp=amp,
-                slide=slide if slide is not None else SlideSettings(), tile_batch=batch_size)
+            output = infer_labels(model, [item["image"] for item in items], run, ImageFacts(names, given))
             augment_notes.extend(note for note in output.notes if note not in augment_notes)
             slid_images += sum(output.slid)
             if output.image_logits is not None:
@@ -172,8 +146,6 @@ def evaluate(
                         accumulators[head].update(label, mask)
                     except DataError as err:
                         raise DataError(f"image {name!r}: {err}") from None
-    finally:
-        model.train(was_training)
     count = torch.tensor([len(indices)], dtype=torch.long, device=model_device)
     distributed = torch.distributed
     if distributed.is_available() and distributed.is_initialized():
@@ -189,57 +161,62 @@ def evaluate(
         classifier = ClassifierResult(image_scores.double().cpu().numpy(), image_labels.cpu().numpy() > 0.5,
                                       class_names, background_index=source.background_index, threshold=threshold)
     if slid_images:
-        tiling = slide if slide is not None else SlideSettings()
+        tiling = settings.slide
         common_notes.append(f"{slid_images} image(s) predicted tile by tile ({tiling.tile} px tiles, stride "
                             f"{tiling.step}, {tiling.blend} blending)")
     report = EvalReport(skipped=skipped, classifier=classifier)
     for head in runnable:
         accumulators[head].all_reduce()
         report[head] = EvalResult(
-            head=head, class_source=source_name, confusion=accumulators[head].matrix.numpy(),
-            class_names=class_names, num_images=int(count.item()), scales=view_scales, flip=ms_flip,
+            head=head, class_source=source.spec, confusion=accumulators[head].matrix.numpy(),
+            class_names=class_names, num_images=int(count.item()), scales=settings.scales, flip=settings.flip,
             notes=common_notes + (augment_notes if head in dependent else []))
     return report
 
 
-def comparison_sources(method, main_source: str) -> list[str]:
-    """The class sources of the side-by-side table: ``main_source`` first, then oracle, head (for a model
-    with an image classifier), threshold and none, each kind once."""
-    kinds = ["oracle", "head", "threshold", "none"] if unwrap_model(method).has_image_classifier \
-        else ["oracle", "threshold", "none"]
-    main_kind = main_source.partition(":")[0]
-    return [main_source] + [kind for kind in kinds if kind != main_kind]
+def comparison_sources(model: "InferenceModel | nn.Module", main: ClassSource) -> list[ClassSource]:
+    """The class sources of the side-by-side table: ``main`` first, then oracle, head (for a model with an
+    image classifier), threshold and none, each kind once."""
+    others = [OracleClassSource(), HeadClassSource(), PredictionThresholdClassSource(), NoClassSource()]
+    usable = _model(model).has_image_classifier
+    return [main] + [source for source in others
+                     if source.kind != main.kind and (usable or not source.needs_image_classifier)]
 
 
-def evaluate_class_sources(method, dataset, sources: Sequence[str], *, heads: Sequence[str] | None = None,
-                           known: dict[str, EvalReport] | None = None, **options) -> dict[str, dict[str, EvalResult]]:
-    """Class source -> {class-dependent head -> result} for every spec of ``sources``.
+def evaluate_class_sources(model: "InferenceModel | nn.Module", dataset, sources: Sequence[ClassSource],
+                           settings: InferenceSettings = InferenceSettings(), *,
+                           known: dict[str, EvalReport] | None = None) -> SourceTable:
+    """Class source spec -> {class-dependent head -> result} for every source of ``sources``.
 
-    ``known`` holds reports already computed (source -> report; reused, not rescored). ``none`` needs no
-    pass: without classes the augmented heads *are* the basic prediction (Tab. 4 "Without Augmented"), so
-    its rows are the basic head's result relabelled (from a known report, else one basic-only pass). Other
-    ``options`` go to :func:`evaluate`. Sources the model cannot use (``head`` without a classifier) are
-    left out.
+    ``settings``: as for :func:`evaluate` (its class source is replaced by each of ``sources``). ``known``
+    holds reports already computed (spec -> report; reused, not rescored). ``none`` needs no pass: without
+    classes the augmented heads *are* the basic prediction (Tab. 4 "Without Augmented"), so its rows are
+    the basic head's result relabelled (from a known report, else one basic-only pass). Sources the model
+    cannot use (``head`` without a classifier) are left out; a model that chooses its classes inside its
+    graph (``in_graph_classes``, an exported head) can use none, so its table is empty.
     """
-    model = unwrap_model(method)
-    runnable, _ = resolve_heads(model, heads)
+    model = _model(model)
+    runnable, _ = resolve_heads(model, settings.heads)
     dependent = class_dependent(model, runnable)
     known = dict(known or {})
-    table: dict[str, dict[str, EvalResult]] = {}
-    if not dependent:
+    table = SourceTable()
+    if not dependent or model.in_graph_classes:
         return table
-    for spec in sources:
-        if spec.partition(":")[0] == "head" and not model.has_image_classifier:
+    for source in sources:
+        if source.needs_image_classifier and not model.has_image_classifier:
             continue
-        if spec == "none":
+        spec = source.spec
+        table.sources[spec] = source
+        if source.kind == "none":
             basic = next((report[BASIC_HEAD] for report in known.values() if BASIC_HEAD in report), None)
             if basic is None:
-                basic = evaluate(model, dataset, heads=[BASIC_HEAD], class_source="none", **options)[BASIC_HEAD]
+                basic = evaluate(model, dataset, replace(settings, heads=(BASIC_HEAD,),
+                                                         class_source=source))[BASIC_HEAD]
             table[spec] = {head: _relabelled(basic, head, spec) for head in dependent}
             continue
         report = known.get(spec)
         if report is None:
-            report = evaluate(model, dataset, heads=dependent, class_source=spec, **options)
+            report = evaluate(model, dataset, replace(settings, heads=tuple(dependent), class_source=source))
             known[spec] = report
         table[spec] = {head: report[head] for head in dependent if head in report}
     return table

@@ -167,6 +167,16 @@ class EvalReport(dict):
         self.classifier = classifier
 
 
+class SourceTable(dict):
+    """``dict[str, dict[str, EvalResult]]`` (class source spec -> head -> result) plus ``sources``: spec ->
+    the :class:`~scribbleseg.methods.class_sources.ClassSource` it was scored with."""
+
+    def __init__(self, rows: dict[str, dict[str, EvalResult]] | None = None,
+                 sources: dict[str, Any] | None = None) -> None:
+        super().__init__(rows or {})
+        self.sources: dict[str, Any] = dict(sources or {})
+
+
 def results_to_json(report: dict[str, EvalResult], sources: dict[str, dict[str, EvalResult]] | None = None,
                     **meta: Any) -> str:
     """JSON text: ``{"meta", "results": {head: record}, "skipped": {head: reason}, "classifier", "class_sources"}``.

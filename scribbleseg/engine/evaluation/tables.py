@@ -6,7 +6,7 @@ import math
 
 from rich.table import Table
 
-from scribbleseg.engine.evaluation.results import ClassifierResult, EvalResult
+from scribbleseg.engine.evaluation.results import ClassifierResult, EvalResult, SourceTable
 
 __all__ = ["per_class_table", "comparison_table", "class_source_table", "classifier_table"]
 
@@ -50,12 +50,12 @@ def comparison_table(results: dict[str, EvalResult], title: str | None = None) -
     return table
 
 
-def class_source_table(sources: dict[str, dict[str, EvalResult]], basic: EvalResult | None = None,
+def class_source_table(sources: SourceTable, basic: EvalResult | None = None,
                        classifier: ClassifierResult | None = None, title: str | None = None) -> Table:
     """mIoU (%) of the class-dependent heads (columns) under each class source (rows), as Tab. 4.
 
     ``basic``: the un-augmented prediction, shown as the first row; ``classifier``: its mAP goes beside
-    the ``head`` rows (Tab. 4's mAP column).
+    the rows of the sources that read it (``head``; Tab. 4's mAP column).
     """
     heads = list(dict.fromkeys(head for results in sources.values() for head in results))
     table = Table(title=title or "augmented heads by class source (mIoU %)")
@@ -68,7 +68,8 @@ def class_source_table(sources: dict[str, dict[str, EvalResult]], basic: EvalRes
         table.add_section()
     for spec, results in sources.items():
         average = "-"
-        if classifier is not None and spec.partition(":")[0] == "head":
+        source = sources.sources.get(spec)
+        if classifier is not None and source is not None and source.needs_image_classifier:
             average = _percent(classifier.map)
         table.add_row(spec, *(_percent(results[head].miou) if head in results else "-" for head in heads), average)
     return table

@@ -121,9 +121,13 @@ def plot_run_predictions(
     from scribbleseg.data import read_label_map
     from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
     from scribbleseg.engine.build.data_factory import build_eval_dataset
-    from scribbleseg.engine.inference.probabilities import class_dependent, infer_probabilities, resolve_heads
+    from scribbleseg.engine.inference.dispatch import infer_labels
+    from scribbleseg.engine.inference.model import MethodModel
+    from scribbleseg.engine.inference.probabilities import ImageFacts, class_dependent, resolve_heads
+    from scribbleseg.engine.inference.settings import InferenceSettings
     from scribbleseg.engine.prediction.palette_io import denormalize_image
-    from scribbleseg.methods import BASIC_HEAD, check_source_fits, default_class_source, parse_class_source
+    from scribbleseg.methods import BASIC_HEAD
+    from scribbleseg.methods.class_sources import parse_class_source
 
     layout = RunLayout(Path(run_dir))
     checkpoint = layout.best_or_last()
@@ -134,23 +138,24 @@ def plot_run_predictions(
         info, dataset = build_eval_dataset(cfg)
     except DataError as err:
         return None, f"validation data not available ({err})"
-    if class_source is None:
-        class_source = default_class_source(method)
-    source = parse_class_source(class_source, info.class_names)
-    check_source_fits(source, method)
-    runnable, _ = resolve_heads(method, None)
-    dependent = class_dependent(method, runnable)
+    model = MethodModel(method, info.class_names, info.palette)
+    source = model.class_source(parse_class_source(class_source, info.class_names) if class_source is not None
+                                else None)
+    runnable, _ = resolve_heads(model, None)
+    dependent = class_dependent(model, runnable)
     heads = (BASIC_HEAD,) + tuple(dependent[-1:])
     count = min(num_images, len(dataset))
     if count == 0:
         return None, "the validation split is empty"
     items = [dataset[index] for index in range(count)]
-    output = infer_probabilities(method, [item["image"] for item in items], heads=heads, class_source=source,
-                                 names=[item["name"] for item in items],
-                                 given=torch.stack([item["classes"] for item in items]))
-    columns: dict[str, list] = {BASIC_HEAD: [label.cpu() for label in output.labels(BASIC_HEAD)]}
+    with model.eval_mode():
+        output = infer_labels(model, [item["image"] for item in items],
+                              InferenceSettings(heads=heads, class_source=source),
+                              ImageFacts(names=[item["name"] for item in items],
+                                         given=torch.stack([item["classes"] for item in items])))
+    columns: dict[str, list] = {BASIC_HEAD: [label.cpu() for label in output.labels[BASIC_HEAD]]}
     for head in heads[1:]:
-        columns[f"{head} ({class_source})"] = [label.cpu() for label in output.labels(head)]
+        columns[f"{head} ({source.spec})"] = [label.cpu() for label in output.labels[head]]
     columns["ground truth"] = [item["mask"] for item in items]
     samples = dataset.samples[:count]
     scribbles = None

@@ -15,16 +15,22 @@ predictions, the classes are chosen once from their average, and a second pass p
 class-dependent heads with those classes. A caller that already knows the class set passes it as
 ``classes`` (one pass per view; sliding-window inference does this for every tile of an image, see
 :mod:`scribbleseg.engine.inference.slide`).
+
+The heads, class source, views and autocast come from one
+:class:`~scribbleseg.engine.inference.settings.InferenceSettings`; what the class sources may read about
+the images besides their pixels (names, ground-truth classes) from an :class:`ImageFacts`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
+from scribbleseg.engine.inference.model import InferenceModel, as_inference_model
+from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.inference.views import (
     Size,
     accumulate,
@@ -34,10 +40,28 @@ from scribbleseg.engine.inference.views import (
     view_batch,
 )
 from scribbleseg.errors import ConfigError
-from scribbleseg.methods import BASIC_HEAD, ClassSource, Evidence, NoClassSource, SegmentationMethod
+from scribbleseg.methods import BASIC_HEAD, ClassSource, Evidence, NoClassSource
 
-__all__ = ["InferenceOutput", "available_heads", "head_notes", "resolve_heads", "infer_probabilities",
-           "class_dependent", "method_device"]
+__all__ = ["ImageFacts", "InferenceOutput", "available_heads", "head_notes", "resolve_heads", "infer_probabilities",
+           "class_dependent", "run_heads"]
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the caller knows about ``N`` images besides their pixels (for the class sources that read it).
+
+    Attributes:
+        names: the ``N`` image names (the ``file:`` class source), or ``None``.
+        given: ``[N, K]`` bool ground-truth classes (the ``oracle`` class source), or ``None``.
+    """
+
+    names: Sequence[str] | None = None
+    given: Tensor | None = None
+
+    def pick(self, indices: Sequence[int]) -> "ImageFacts":
+        """The facts of the images at ``indices``."""
+        return ImageFacts(names=[self.names[i] for i in indices] if self.names is not None else None,
+                          given=self.given[list(indices)] if self.given is not None else None)
 
 
 @dataclass
@@ -61,25 +85,18 @@ class InferenceOutput:
         return [probs.argmax(dim=0) for probs in self.probabilities[head]]
 
 
-def method_device(method) -> torch.device:  # type: ignore[no-untyped-def]
-    """Where ``method`` takes its inputs: its ``device`` attribute when it has one (a model run outside
-    PyTorch, e.g. by ONNX Runtime), else the device of its first parameter."""
-    device = getattr(method, "device", None)
-    return device if isinstance(device, torch.device) else next(method.parameters()).device
-
-
-def available_heads(method: SegmentationMethod) -> dict[str, str | None]:
+def available_heads(method: InferenceModel) -> dict[str, str | None]:
     """head -> ``None`` when it can be evaluated, else the reason why not."""
     return {name: info.unavailable for name, info in method.heads().items()}
 
 
-def class_dependent(method: SegmentationMethod, heads: Sequence[str]) -> list[str]:
+def class_dependent(method: InferenceModel, heads: Sequence[str]) -> list[str]:
     """The heads of ``heads`` that need the image's class set."""
     infos = method.heads()
     return [head for head in heads if infos[head].uses_classes]
 
 
-def resolve_heads(method: SegmentationMethod, heads: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+def resolve_heads(method: InferenceModel, heads: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
     """(heads to run, skipped head -> reason) for the asked heads (``None`` / empty = all of the method's).
 
     Raises ConfigError for an unknown head name, or when none of the explicitly asked heads can run.
@@ -97,7 +114,12 @@ def resolve_heads(method: SegmentationMethod, heads: Sequence[str] | None) -> tu
     return runnable, skipped
 
 
-def head_notes(method: SegmentationMethod, heads: Sequence[str], class_source: ClassSource) -> list[str]:
+def run_heads(settings: InferenceSettings) -> tuple[str, ...]:
+    """The heads ``settings`` runs at this level: its own, or the basic head when it names none."""
+    return settings.heads if settings.heads else (BASIC_HEAD,)
+
+
+def head_notes(method: InferenceModel, heads: Sequence[str], class_source: ClassSource) -> list[str]:
     """Human-readable remarks about what the class-dependent heads mean with ``class_source``."""
     dependent = class_dependent(method, heads)
     if isinstance(class_source, NoClassSource) and dependent:
@@ -106,7 +128,7 @@ def head_notes(method: SegmentationMethod, heads: Sequence[str], class_source: C
     return []
 
 
-def _present_classes(source: ClassSource, maps: Sequence[Tensor], image_sizes, names, given,
+def _present_classes(source: ClassSource, maps: Sequence[Tensor], image_sizes, facts: ImageFacts,
                      image_logits: Tensor | None) -> Tensor | None:
     """``[N, K]`` bool present classes from the class source, or None (no class information).
 
@@ -116,25 +138,28 @@ def _present_classes(source: ClassSource, maps: Sequence[Tensor], image_sizes, n
     rows = []
     for index, logits in enumerate(maps):
         evidence = Evidence(logits, image_logits[index:index + 1] if image_logits is not None else None)
-        row = source.classes(evidence, image_sizes[index], names=[names[index]] if names is not None else None,
-                             given=given[index:index + 1] if given is not None else None)
+        row = source.classes(evidence, image_sizes[index],
+                             names=[facts.names[index]] if facts.names is not None else None,
+                             given=facts.given[index:index + 1] if facts.given is not None else None)
         if row is None:
             return None
         rows.append(row.to(torch.bool))
     return torch.cat(rows, dim=0)
 
 
-def _view_passes(method: SegmentationMethod, images: Sequence[Tensor], image_sizes: Sequence[Size],
-                 views: Sequence[tuple[float, bool]], wanted: Sequence[str], classes: Tensor | None,
-                 amp: bool) -> tuple[dict[str, list[Tensor]], Tensor | None]:
-    """One ``method.infer`` per view: (head -> per-image probability sums ``[K, H_i, W_i]``, view-mean
-    ``[N, K]`` image logits or ``None``) for the heads of ``wanted``, class-dependent ones with ``classes``."""
+def _view_passes(method: InferenceModel, images: Sequence[Tensor], image_sizes: Sequence[Size],
+                 settings: InferenceSettings, wanted: Sequence[str],
+                 classes: Tensor | None) -> tuple[dict[str, list[Tensor]], Tensor | None]:
+    """One ``method.infer`` per view of ``settings``: (head -> per-image probability sums ``[K, H_i, W_i]``,
+    view-mean ``[N, K]`` image logits or ``None``) for the heads of ``wanted``, class-dependent ones with
+    ``classes``."""
     device = images[0].device
+    views = settings.views
     totals: dict[str, list[Tensor] | None] = {head: None for head in wanted}
     image_logits_total: Tensor | None = None
     for scale, mirrored in views:
         batch, view_sizes = view_batch(images, scale, mirrored)
-        with autocast(device, amp):
+        with autocast(device, settings.amp):
             prediction = method.infer(batch, heads=list(wanted), classes=classes)
         for head in wanted:
             if head in prediction.logits:
@@ -149,30 +174,21 @@ def _view_passes(method: SegmentationMethod, images: Sequence[Tensor], image_siz
 
 @torch.no_grad()
 def infer_probabilities(
-    method: SegmentationMethod,
+    model: InferenceModel,
     images: Sequence[Tensor],
-    *,
-    heads: Sequence[str] = (BASIC_HEAD,),
-    class_source: ClassSource | None = None,
-    names: Sequence[str] | None = None,
-    given: Tensor | None = None,
-    scales: Sequence[float] = (1.0,),
-    flip: bool = False,
-    amp: bool = False,
+    settings: InferenceSettings = InferenceSettings(),
+    facts: ImageFacts = ImageFacts(),
     classes: Tensor | None = None,
 ) -> InferenceOutput:
     """Per-image class probabilities of each head (see the module docstring for the steps).
 
     Args:
-        method: a :class:`~scribbleseg.methods.SegmentationMethod` (put in eval mode by the caller).
+        model: an :class:`~scribbleseg.engine.inference.model.InferenceModel` (a bare method is adapted),
+            in eval mode (the caller's business).
         images: ``N`` normalised images ``[3, H_i, W_i]`` (any sizes).
-        heads: heads of the method; they must be runnable (see :func:`resolve_heads`).
-        class_source: where the class set of class-dependent heads comes from (default: none).
-        names: the ``N`` image names (file class source).
-        given: ``[N, K]`` bool ground-truth classes (oracle class source).
-        scales: test scales; ``(1.0,)`` for single scale.
-        flip: also run the horizontal mirror of every scale.
-        amp: autocast the network (bf16 on CPU, fp16 on CUDA); the averaging stays float32.
+        settings: heads (they must be runnable, see :func:`resolve_heads`; none named = the basic
+            head), class source, views and autocast (``slide`` / ``tile_batch`` are not read).
+        facts: the images' names (file class source) and ``[N, K]`` ground-truth classes (oracle).
         classes: ``[N, K]`` bool class set of the class-dependent heads, chosen by the caller (e.g. once
             per image for all its sliding-window tiles); the class source is then not asked and every
             view needs a single pass.
@@ -181,21 +197,21 @@ def infer_probabilities(
         :class:`InferenceOutput` with ``probabilities[head]`` = N tensors ``[K, H_i, W_i]`` on the
         model's device.
     """
-    source = class_source if class_source is not None else NoClassSource()
-    device = method_device(method)
+    model = as_inference_model(model)
+    heads = run_heads(settings)
+    source = settings.class_source
+    device = model.device
     images = [image.to(device=device, dtype=torch.float32) for image in images]
     image_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
-    views = [(float(scale), mirrored) for scale in scales for mirrored in ((False, True) if flip else (False,))]
-    if not views:
-        raise ConfigError("at least one test scale is needed")
-    dependent = class_dependent(method, heads)
-    notes = head_notes(method, heads, source) if classes is None else []
-    given = given.to(device) if given is not None else None
-    names = list(names) if names is not None else None
+    count = len(settings.views)
+    dependent = class_dependent(model, heads)
+    notes = head_notes(model, heads, source) if classes is None else []
+    facts = replace(facts, given=facts.given.to(device) if facts.given is not None else None,
+                    names=list(facts.names) if facts.names is not None else None)
 
     def finish(totals: dict[str, list[Tensor]], present: Tensor | None,
                image_logits: Tensor | None) -> InferenceOutput:
-        probabilities = {head: [item / len(views) for item in totals[head]] for head in totals}
+        probabilities = {head: [item / count for item in totals[head]] for head in totals}
         for head in dependent:
             if head not in probabilities:  # no classes: no augmentation
                 probabilities[head] = probabilities[BASIC_HEAD]
@@ -206,32 +222,32 @@ def infer_probabilities(
 
     if classes is not None and dependent:
         present = classes.to(device=device, dtype=torch.bool)
-        totals, image_logits = _view_passes(method, images, image_sizes, views, list(heads), present, amp)
+        totals, image_logits = _view_passes(model, images, image_sizes, settings, list(heads), present)
         return finish(totals, present, image_logits)
 
-    if len(views) == 1 and dependent:
-        (scale, mirrored), = views
+    if count == 1 and dependent:
+        (scale, mirrored), = settings.views
         batch, view_sizes = view_batch(images, scale, mirrored)
         padded = tuple(batch.shape[-2:])
 
         def choose(evidence: Evidence) -> Tensor | None:
             regions = image_regions(evidence.basic, padded, view_sizes, image_sizes)
-            return _present_classes(source, regions, image_sizes, names, given, evidence.image_logits)
+            return _present_classes(source, regions, image_sizes, facts, evidence.image_logits)
 
-        with autocast(device, amp):
-            prediction = method.infer(batch, heads=[BASIC_HEAD, *dependent], classes=choose)
+        with autocast(device, settings.amp):
+            prediction = model.infer(batch, heads=[BASIC_HEAD, *dependent], classes=choose)
         totals = {head: to_image_probabilities(logits, padded, view_sizes, image_sizes, mirrored)
                   for head, logits in prediction.logits.items()}
         image_logits = prediction.image_logits.float() if prediction.image_logits is not None else None
         return finish(totals, prediction.present, image_logits)
 
-    totals, image_logits = _view_passes(method, images, image_sizes, views, [BASIC_HEAD], None, amp)
+    totals, image_logits = _view_passes(model, images, image_sizes, settings, [BASIC_HEAD], None)
     if not dependent:
         return finish(totals, None, image_logits)
-    basic_logs = [(total / len(views)).clamp_min(1e-12).log()[None] for total in totals[BASIC_HEAD]]
-    present = _present_classes(source, basic_logs, image_sizes, names, given, image_logits)
+    basic_logs = [(total / count).clamp_min(1e-12).log()[None] for total in totals[BASIC_HEAD]]
+    present = _present_classes(source, basic_logs, image_sizes, facts, image_logits)
     if present is None:
         return finish(totals, None, image_logits)
-    dependent_totals, _ = _view_passes(method, images, image_sizes, views, dependent, present, amp)
+    dependent_totals, _ = _view_passes(model, images, image_sizes, settings, dependent, present)
     totals.update(dependent_totals)
     return finish(totals, present, image_logits)

@@ -27,7 +27,7 @@ prediction, as in whole-image inference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Mapping, Sequence
 
 import torch
@@ -35,10 +35,12 @@ from torch import Tensor
 
 from scribbleseg.engine.inference.band_sinks import ClassCountSink, EvidenceSink, evidence_factor
 from scribbleseg.engine.inference.band_stitching import BandSink, stitch
-from scribbleseg.engine.inference.probabilities import class_dependent, infer_probabilities, method_device
-from scribbleseg.engine.inference.windows import SlideSettings, TileGrid, blend_window, tile_grid
+from scribbleseg.engine.inference.model import InferenceModel, as_inference_model
+from scribbleseg.engine.inference.probabilities import ImageFacts, class_dependent, infer_probabilities
+from scribbleseg.engine.inference.settings import InferenceSettings
+from scribbleseg.engine.inference.windows import TileGrid, blend_window, tile_grid
 from scribbleseg.engine.inference.tile_sources import TileSource
-from scribbleseg.methods import BASIC_HEAD, ClassSource, Evidence, NoClassSource, SegmentationMethod
+from scribbleseg.methods import BASIC_HEAD, Evidence, NoClassSource
 
 __all__ = ["SlideResult", "slide_infer"]
 
@@ -62,71 +64,62 @@ class SlideResult:
 
 
 class _TileRows:
-    """``predict_row(y)`` for :func:`stitch`: the heads of ``wanted`` on the tiles of row ``y``, yielded
-    batch by batch (``tile_batch`` tiles per forward pass)."""
+    """``predict_row(y)`` for :func:`stitch`: the heads of ``settings`` on the tiles of row ``y``, yielded
+    batch by batch (``settings.tile_batch`` tiles per forward pass), class-dependent ones with ``classes``."""
 
-    def __init__(self, method: SegmentationMethod, tiles: TileSource, grid: TileGrid, wanted: Sequence[str],
-                 classes: Tensor | None, scales: Sequence[float], flip: bool, amp: bool, tile_batch: int) -> None:
-        self.method, self.tiles, self.grid, self.wanted = method, tiles, grid, list(wanted)
-        self.classes, self.scales, self.flip, self.amp, self.tile_batch = classes, scales, flip, amp, tile_batch
+    def __init__(self, model: InferenceModel, tiles: TileSource, grid: TileGrid, settings: InferenceSettings,
+                 classes: Tensor | None) -> None:
+        self.model, self.tiles, self.grid, self.settings, self.classes = model, tiles, grid, settings, classes
         self.image_logits: Tensor | None = None  # [1, K] maximum over tiles
 
     def __call__(self, top: int) -> Iterator[tuple[int, dict[str, Tensor]]]:
-        grid = self.grid
-        for start in range(0, len(grid.xs), self.tile_batch):
-            xs = grid.xs[start:start + self.tile_batch]
+        grid, wanted, step = self.grid, self.settings.heads or (), self.settings.tile_batch
+        for start in range(0, len(grid.xs), step):
+            xs = grid.xs[start:start + step]
             batch = [self.tiles.read(top, top + grid.tile_height, x, x + grid.tile_width) for x in xs]
             classes = self.classes.expand(len(batch), -1) if self.classes is not None else None
-            output = infer_probabilities(self.method, batch, heads=self.wanted, scales=self.scales,
-                                         flip=self.flip, amp=self.amp, classes=classes)
+            output = infer_probabilities(self.model, batch, self.settings, classes=classes)
             if output.image_logits is not None:
                 best = output.image_logits.amax(dim=0, keepdim=True)
                 self.image_logits = best if self.image_logits is None else torch.maximum(self.image_logits, best)
             for index, x in enumerate(xs):
-                yield x, {head: output.probabilities[head][index] for head in self.wanted}
+                yield x, {head: output.probabilities[head][index] for head in wanted}
 
 
 @torch.no_grad()
 def slide_infer(
-    method: SegmentationMethod,
+    model: InferenceModel,
     tiles: TileSource,
     sinks: Mapping[str, Sequence[BandSink]],
-    *,
-    settings: SlideSettings,
-    class_source: ClassSource | None = None,
-    name: str | None = None,
-    given: Tensor | None = None,
-    scales: Sequence[float] = (1.0,),
-    flip: bool = False,
-    amp: bool = False,
-    tile_batch: int = 1,
+    settings: InferenceSettings = InferenceSettings(),
+    facts: ImageFacts = ImageFacts(),
 ) -> SlideResult:
     """Stream the blended probabilities of every head of ``sinks`` for one image (see the module docstring).
 
     Args:
-        method: the model, in eval mode; its heads in ``sinks`` must be runnable.
+        model: the model (a bare method is adapted), in eval mode; its heads in ``sinks`` must be runnable.
         tiles: the image (``tiles.height x tiles.width``), normalised per window.
         sinks: head -> band sinks receiving its final rows (labels, probability file, ...).
-        settings: tile size, stride and blending window (``settings.mode`` is not looked at).
-        class_source: class source of the class-dependent heads (default: none).
-        name: the image's name (file class source).
-        given: ``[1, K]`` bool ground-truth classes (oracle class source).
-        scales / flip / amp: test-time views of each tile, as in
-            :func:`~scribbleseg.engine.inference.probabilities.infer_probabilities`.
-        tile_batch: tiles per forward pass.
+        settings: ``settings.slide``: tile size, stride and blending window (its ``mode`` is not looked
+            at); the class source, the test-time views of each tile (as in
+            :func:`~scribbleseg.engine.inference.probabilities.infer_probabilities`), autocast and
+            ``tile_batch`` tiles per forward pass (``settings.heads`` is not read: the heads are those
+            of ``sinks``).
+        facts: the image's name (file class source) and ``[1, K]`` ground-truth classes (oracle).
     """
+    model = as_inference_model(model)
     heads = list(sinks)
-    device = method_device(method)
-    grid = tile_grid(tiles.height, tiles.width, settings)
-    window = blend_window(grid.tile_height, grid.tile_width, settings.blend, device)
-    num_classes = method.num_classes
-    source = class_source if class_source is not None else NoClassSource()
-    dependent = class_dependent(method, heads)
+    device = model.device
+    grid = tile_grid(tiles.height, tiles.width, settings.slide)
+    window = blend_window(grid.tile_height, grid.tile_width, settings.slide.blend, device)
+    num_classes = model.num_classes
+    source = settings.class_source
+    dependent = class_dependent(model, heads)
     needs_classes = bool(dependent) and not isinstance(source, NoClassSource)
     dependent_sinks = [sink for head in dependent for sink in sinks[head]]
 
     def rows(wanted: Sequence[str], classes: Tensor | None) -> _TileRows:
-        return _TileRows(method, tiles, grid, wanted, classes, scales, flip, amp, tile_batch)
+        return _TileRows(model, tiles, grid, replace(settings, heads=tuple(wanted)), classes)
 
     basic_sinks = list(sinks.get(BASIC_HEAD, ()))
     if dependent and not needs_classes:
@@ -143,8 +136,8 @@ def slide_infer(
         return SlideResult(None, len(grid), 1, basic_rows.image_logits)
     present = source.classes(Evidence(evidence.log_probabilities[None], basic_rows.image_logits,
                                       pixel_counts=counts.counts[None]),
-                             (tiles.height, tiles.width), names=[name] if name is not None else None,
-                             given=given)
+                             (tiles.height, tiles.width), names=list(facts.names) if facts.names is not None else None,
+                             given=facts.given)
     if present is None:
         stitch(grid, window, num_classes, rows([BASIC_HEAD], None), {BASIC_HEAD: dependent_sinks})
         return SlideResult(None, len(grid), 2, basic_rows.image_logits)

@@ -28,6 +28,9 @@ class TileSource(Protocol):
     def read(self, top: int, bottom: int, left: int, right: int) -> Tensor:
         """Rows ``[top, bottom)``, columns ``[left, right)`` as ``[3, h, w]`` float32 normalised pixels."""
 
+    def whole(self) -> Tensor:
+        """The full normalised ``[3, H, W]`` image."""
+
 
 class TensorTiles:
     """Windows of a normalised ``[3, H, W]`` image tensor (views, no copy)."""
@@ -40,6 +43,10 @@ class TensorTiles:
 
     def read(self, top: int, bottom: int, left: int, right: int) -> Tensor:
         return self.image[:, top:bottom, left:right]
+
+    def whole(self) -> Tensor:
+        """The full normalised ``[3, H, W]`` image (whole-mode inference)."""
+        return self.image
 
 
 class RGBTiles:

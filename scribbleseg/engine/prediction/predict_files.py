@@ -6,10 +6,13 @@ For each input image ``<name>.<ext>`` (``name`` = file stem) under ``out_dir``:
 * ``overlays/<name>.png`` (``overlay=True``): RGB, the class colours alpha-blended over the image;
 * ``probabilities/<name>.npy`` (``probabilities=True``): float16 ``[K, H, W]`` softmax probabilities.
 
-An image is predicted whole (padded to a multiple of 32, see :mod:`scribbleseg.engine.inference.probabilities`) or,
-when larger than the pixel budget of ``slide`` (or always with ``mode="slide"``), tile by tile with
-bounded memory (:mod:`scribbleseg.engine.inference.slide`); its probability map is then streamed to the
-``.npy`` file (:mod:`scribbleseg.engine.prediction.probability_file`). Every file is written atomically; other files
+The model is anything behind :class:`~scribbleseg.engine.inference.model.InferenceModel` (a checkpoint,
+an exported ``.onnx`` model); the test-time options come in one
+:class:`~scribbleseg.engine.inference.settings.InferenceSettings`. Each batch goes through the inference
+dispatcher (:func:`~scribbleseg.engine.inference.dispatch.infer_images`): an image is predicted whole
+(padded to a multiple of 32) or, when larger than the pixel budget of ``settings.slide`` (or always with
+``mode="slide"``), tile by tile with bounded memory; its probability map is then streamed to the ``.npy``
+file (:mod:`scribbleseg.engine.prediction.probability_file`). Every file is written atomically; other files
 already in ``out_dir`` are left alone (same-named outputs are replaced), an output that would replace an
 input image is refused before anything is written (:mod:`scribbleseg.engine.prediction.outputs`), and a
 run that wrote nothing removes the folders it created.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -28,20 +31,20 @@ import torch
 
 from scribbleseg.data import InferenceImages, read_rgb_image
 from scribbleseg.engine.inference.band_sinks import LabelSink
-from scribbleseg.engine.runtime.distributed import unwrap_model
-from scribbleseg.engine.inference.views import DEFAULT_MS_SCALES
-from scribbleseg.engine.inference.probabilities import head_notes, infer_probabilities, resolve_heads
+from scribbleseg.engine.inference.dispatch import infer_images
+from scribbleseg.engine.inference.model import InferenceModel, as_inference_model
+from scribbleseg.engine.inference.probabilities import ImageFacts, head_notes, resolve_heads
+from scribbleseg.engine.inference.settings import InferenceSettings
+from scribbleseg.engine.inference.windows import uses_slide
+from scribbleseg.engine.inference.tile_sources import RGBTiles
 from scribbleseg.engine.prediction.palette_io import blend_overlay, save_label_png, save_probabilities, save_rgb_png
 from scribbleseg.engine.prediction.outputs import OVERLAY_DIR, PROBABILITY_DIR, PredictionLayout
 from scribbleseg.engine.prediction.probability_file import open_probability_file
-from scribbleseg.engine.inference.slide import slide_infer
-from scribbleseg.engine.inference.windows import SlideSettings, uses_slide
-from scribbleseg.engine.inference.tile_sources import RGBTiles
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.methods import BASIC_HEAD, ClassSource, SegmentationMethod, parse_class_source
+from scribbleseg.methods.class_sources import ClassSource
 
-__all__ = ["PredictedFiles", "PredictionReport", "predict_paths", "prediction_notes", "OVERLAY_DIR",
-           "PROBABILITY_DIR"]
+__all__ = ["PredictedFiles", "PredictionOutputs", "PredictionReport", "predict_paths", "prediction_head",
+           "prediction_notes", "OVERLAY_DIR", "PROBABILITY_DIR"]
 
 OVERLAY_ROWS = 512  # overlay rows blended at once (bounds its float32 temporaries)
 
@@ -65,6 +68,21 @@ class PredictionReport(list):
     def __init__(self, *args) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args)
         self.skipped: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class PredictionOutputs:
+    """Which files :func:`predict_paths` writes besides the label PNGs.
+
+    Attributes:
+        overlay: colour overlays (``overlays/<name>.png``), blended with opacity ``alpha``.
+        probabilities: ``[K, H, W]`` float16 probability maps (``probabilities/<name>.npy``).
+        alpha: overlay opacity.
+    """
+
+    overlay: bool = False
+    probabilities: bool = False
+    alpha: float = 0.5
 
 
 @dataclass
@@ -92,94 +110,71 @@ def _check_unique_names(paths: Sequence[Path]) -> None:
                         "their outputs would overwrite each other")
 
 
+def prediction_head(model: InferenceModel, settings: InferenceSettings) -> str:
+    """The one head :func:`predict_paths` writes: the head of ``settings``, or the model's default head."""
+    heads = settings.heads or (model.default_head,)
+    if len(heads) != 1:
+        raise ConfigError(f"predict writes one head, {len(heads)} were asked ({', '.join(heads)})")
+    return heads[0]
+
+
 @torch.no_grad()
-def predict_paths(
-    method,
-    paths: str | Path | Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    palette,
-    overlay: bool = False,
-    probabilities: bool = False,
-    head: str = BASIC_HEAD,
-    class_source: str | ClassSource = "none",
-    class_names: Sequence[str] | None = None,
-    device: str | torch.device | None = "cpu",
-    batch_size: int = 1,
-    ms_flip: bool = False,
-    scales: Sequence[float] = (1.0,),
-    amp: bool = False,
-    alpha: float = 0.5,
-    progress: bool = False,
-    slide: SlideSettings | None = None,
-    skip_bad: bool = False,
-) -> PredictionReport:
+def predict_paths(model: InferenceModel, paths: str | Path | Sequence[str | Path], out_dir: str | Path,
+                  settings: InferenceSettings = InferenceSettings(), outputs: PredictionOutputs = PredictionOutputs(),
+                  *, progress: bool = False, skip_bad: bool = False) -> PredictionReport:
     """Predict every image of ``paths`` (a file, a folder, or a list of files) into ``out_dir``.
 
     Args:
-        method: a :class:`~scribbleseg.methods.SegmentationMethod`; put in eval mode (its mode is restored).
+        model: an :class:`~scribbleseg.engine.inference.model.InferenceModel` (a bare method is adapted,
+            with VOC-style colours), where it is; it predicts in its ``eval_mode()``. Its ``palette``
+            colours the label PNGs and overlays.
         paths: image file, folder of images (jpg/png/bmp/tif) or list of image files.
         out_dir: output folder (created; must be writable; must not be where the input images are).
-        palette: ``K`` RGB triples (the data set palette).
-        overlay: also write colour overlays.
-        probabilities: also write ``[K, H, W]`` float16 ``.npy`` probability maps.
-        head: one of the method's heads (``"basic"`` by default).
-        class_source: ``"threshold:N"``, ``"file:PATH"`` or ``"none"`` (``oracle`` needs ground truth, so
-            it is refused here).
-        class_names: names for the file class source (to accept class names in the JSON).
-        device: where to run (``None`` keeps the model's device).
-        batch_size: images per forward pass (padded to the largest of the batch); tiles per forward
-            pass for images predicted tile by tile.
-        ms_flip / scales / amp: as in :func:`scribbleseg.engine.inference.probabilities.infer_probabilities`.
-        alpha: overlay opacity.
+        settings: one head (none named: the model's default head), the class source (``oracle`` needs
+            ground truth, so it is refused here), views, autocast, whole or tiled inference and
+            ``tile_batch`` images per forward pass (padded to the largest of the batch; tiles per pass
+            for images predicted tile by tile).
+        outputs: overlays and probability maps besides the label PNGs.
         progress: show a tqdm bar.
-        slide: whole-image or sliding-window inference (default :class:`SlideSettings`: ``auto``).
         skip_bad: an image that cannot be read is listed in ``report.skipped`` and the others are
             predicted; without it the first one raises DataError.
 
     Returns:
         :class:`PredictionReport`: one :class:`PredictedFiles` per predicted image, in input order.
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    model = unwrap_model(method)
-    source = class_source if isinstance(class_source, ClassSource) else parse_class_source(class_source, class_names)
-    if source.needs_ground_truth:
+    model = as_inference_model(model)
+    if settings.class_source.needs_ground_truth:
         raise ConfigError("class source 'oracle' needs ground-truth labels, which plain images do not have; "
                           "use threshold:N, file:PATH or none")
+    settings = replace(settings, class_source=model.class_source(settings.class_source))  # checked by the model
+    head = prediction_head(model, settings)
     resolve_heads(model, [head])  # ConfigError when this model cannot run the head
-    settings = slide if slide is not None else SlideSettings()
     images = InferenceImages(paths)
     _check_unique_names(images.paths)
-    layout = PredictionLayout(out_dir, overlay, probabilities)
+    layout = PredictionLayout(out_dir, outputs.overlay, outputs.probabilities)
     layout.check_inputs(images.paths)
-    if device is not None:
-        model.to(torch.device(device))
-    view_scales = tuple(float(s) for s in scales)
-    if ms_flip and view_scales == (1.0,):
-        view_scales = DEFAULT_MS_SCALES
-    writer = _Writer(model, layout, palette, alpha, head, source, view_scales, ms_flip, amp, settings, batch_size)
+    writer = _Writer(model, layout, outputs.alpha, replace(settings, heads=(head,)))
     report = PredictionReport()
     paths_iter: Sequence[Path] = images.paths
     if progress:
         from tqdm import tqdm
         paths_iter = tqdm(images.paths, desc="predicting", unit="image")
-    was_training = model.training
-    model.eval()
-    try:
-        layout.create()
-        for batch in _batches(paths_iter, settings, batch_size, skip_bad, report.skipped):
-            report.extend(writer.write(batch))
-    finally:
-        model.train(was_training)
-        if not report:  # nothing written (an error, or every image unreadable): leave no new empty folders
-            layout.remove_created()
+    with model.eval_mode():
+        try:
+            layout.create()
+            for batch in _batches(paths_iter, settings, skip_bad, report.skipped):
+                report.extend(writer.write(batch))
+        finally:
+            if not report:  # nothing written (an error, or every image unreadable): leave no new empty folders
+                layout.remove_created()
     return report
 
 
-def _batches(paths: Sequence[Path], settings: SlideSettings, batch_size: int, skip_bad: bool,
+def _batches(paths: Sequence[Path], settings: InferenceSettings, skip_bad: bool,
              skipped: dict[str, str]) -> Iterator[list[_Image]]:
-    """Readable images in input order: whole-mode ones grouped up to ``batch_size``, slide ones alone."""
+    """Readable images in input order: whole-mode ones grouped up to ``settings.tile_batch``, slide ones
+    alone (so a tiled image never waits in memory for a batch to fill)."""
+    batch_size = settings.tile_batch
     pending: list[_Image] = []
     for path in paths:
         try:
@@ -189,7 +184,7 @@ def _batches(paths: Sequence[Path], settings: SlideSettings, batch_size: int, sk
                 raise
             skipped[str(path)] = str(err)
             continue
-        if uses_slide(settings, image.tiles.height, image.tiles.width):
+        if uses_slide(settings.slide, image.tiles.height, image.tiles.width):
             if pending:
                 yield pending
                 pending = []
@@ -205,64 +200,60 @@ def _batches(paths: Sequence[Path], settings: SlideSettings, batch_size: int, sk
 
 @dataclass
 class _Writer:
-    """Predicts one batch of images and writes its files."""
+    """Predicts one batch of images (through the dispatcher) and writes its files."""
 
-    model: SegmentationMethod
+    model: InferenceModel
     layout: PredictionLayout
-    palette: Sequence[Sequence[int]]
     alpha: float
-    head: str
-    source: ClassSource
-    scales: tuple[float, ...]
-    flip: bool
-    amp: bool
-    settings: SlideSettings
-    tile_batch: int
+    settings: InferenceSettings  # with the one head
 
     def write(self, batch: list[_Image]) -> list[PredictedFiles]:
-        first = batch[0]
-        if len(batch) == 1 and uses_slide(self.settings, first.tiles.height, first.tiles.width):
-            return [self._write_slide(first)]
-        output = infer_probabilities(self.model, [image.tiles.whole() for image in batch], heads=(self.head,),
-                                     class_source=self.source, names=[image.name for image in batch],
-                                     scales=self.scales, flip=self.flip, amp=self.amp)
+        (head,) = self.settings.heads or ()
+        labels: dict[int, LabelSink] = {}
+        probability_paths: dict[int, Path] = {}
+
+        @contextlib.contextmanager
+        def open_sinks(index: int, height: int, width: int):  # type: ignore[no-untyped-def]
+            labels[index] = LabelSink(height, width, self.model.num_classes)
+            path = self.layout.probability_path(batch[index].name) if self.layout.probabilities else None
+            opened = (open_probability_file(path, self.model.num_classes, height, width)
+                      if path is not None else contextlib.nullcontext())
+            with opened as probability_sink:  # the .npy is complete (or untouched) when this block ends
+                yield {head: [labels[index]] + ([probability_sink] if probability_sink is not None else [])}
+            if path is not None:
+                probability_paths[index] = path
+
+        output = infer_images(self.model, [image.tiles for image in batch], self.settings,
+                              ImageFacts(names=[image.name for image in batch]), open_sinks)
         written = []
-        for image, probs in zip(batch, output.probabilities[self.head]):
+        for index, (image, result) in enumerate(zip(batch, output.images)):
+            if result.slid:
+                written.append(self._write_maps(image, labels[index].labels, probability_paths.get(index), "slide"))
+                continue
+            probs = result.probabilities[head]  # type: ignore[index]
             probability_path = None
             if self.layout.probabilities:
                 probability_path = save_probabilities(probs, self.layout.probability_path(image.name))
             written.append(self._write_maps(image, probs.argmax(dim=0).to("cpu"), probability_path, "whole"))
         return written
 
-    def _write_slide(self, image: _Image) -> PredictedFiles:
-        tiles = image.tiles
-        labels = LabelSink(tiles.height, tiles.width, self.model.num_classes)
-        probability_path = self.layout.probability_path(image.name) if self.layout.probabilities else None
-        opened = (open_probability_file(probability_path, self.model.num_classes, tiles.height, tiles.width)
-                  if probability_path is not None else contextlib.nullcontext())
-        with opened as probability_sink:  # the .npy is complete (or untouched) when this block ends
-            sinks = [labels] + ([probability_sink] if probability_sink is not None else [])
-            slide_infer(self.model, tiles, {self.head: sinks}, settings=self.settings, class_source=self.source,
-                        name=image.name, scales=self.scales, flip=self.flip, amp=self.amp,
-                        tile_batch=self.tile_batch)
-        return self._write_maps(image, labels.labels, probability_path, "slide")
-
     def _write_maps(self, image: _Image, labels: torch.Tensor, probability_path: Path | None,
                     mode: str) -> PredictedFiles:
         """The label PNG and the overlay (blended in bands of rows) of one image."""
-        label_path = save_label_png(labels, self.palette, self.layout.label_path(image.name))
+        label_path = save_label_png(labels, self.model.palette, self.layout.label_path(image.name))
         overlay_path = None
         if self.layout.overlay:
             label_array = labels.numpy()
             blended = np.empty_like(image.rgb)
             for top in range(0, image.rgb.shape[0], OVERLAY_ROWS):
                 rows = slice(top, top + OVERLAY_ROWS)
-                blended[rows] = blend_overlay(image.rgb[rows], label_array[rows], self.palette, alpha=self.alpha)
+                blended[rows] = blend_overlay(image.rgb[rows], label_array[rows], self.model.palette,
+                                              alpha=self.alpha)
             overlay_path = save_rgb_png(blended, self.layout.overlay_path(image.name))
         return PredictedFiles(name=image.name, source=image.path, label=label_path, overlay=overlay_path,
                               probabilities=probability_path, mode=mode)
 
 
-def prediction_notes(method: SegmentationMethod, head: str, class_source: ClassSource) -> list[str]:
+def prediction_notes(method: InferenceModel, head: str, class_source: ClassSource) -> list[str]:
     """Remarks to show the user about ``head`` with ``class_source`` (e.g. none -> equals basic)."""
     return head_notes(method, [head], class_source)

@@ -58,6 +58,7 @@ from scribbleseg.engine.runtime.distributed import (
     wrap_model,
 )
 from scribbleseg.engine.evaluation.evaluate import evaluate, evaluate_class_sources
+from scribbleseg.engine.evaluation.eval_settings import extra_class_sources, validation_settings
 from scribbleseg.engine.runtime.interrupts import (
     StopSignals,
     TrainingInterrupted,
@@ -389,11 +390,9 @@ class Trainer:
         rng = capture_rng_state()  # evaluation must not shift the training RNG streams
         try:
             assert self.val_set is not None  # built whenever train.val_interval > 0
-            results = evaluate(self.model, self.val_set, heads=self.cfg.eval.heads,
-                               class_source=self.cfg.eval.class_source,
-                               ms_flip=self.cfg.eval.ms_flip, device=str(self.device),
-                               batch_size=self.cfg.eval.batch_size, amp=self.amp_dtype is not None)
-            extra = self._validate_extra_sources(results)
+            settings = validation_settings(self.cfg.eval, self.info.class_names, amp=self.amp_dtype is not None)
+            results = evaluate(self.model, self.val_set, settings)
+            extra = self._validate_extra_sources(results, settings)
         finally:
             self.model.train()
             restore_rng_state(rng)
@@ -408,16 +407,16 @@ class Trainer:
                                       self._meta(self.phase_name, metrics))
         return metrics
 
-    def _validate_extra_sources(self, results) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    def _validate_extra_sources(self, results, settings) -> dict[str, float]:  # type: ignore[no-untyped-def]
         """``val/<head>@<source>/miou`` for ``eval.extra_class_sources`` and ``val/classifier/map``."""
         metrics: dict[str, float] = {}
         if results.classifier is not None:
             metrics["val/classifier/map"] = float(results.classifier.map)
-        extra = [spec for spec in self.cfg.eval.extra_class_sources if spec != self.cfg.eval.class_source]
-        table = evaluate_class_sources(self.model, self.val_set, extra, heads=self.cfg.eval.heads,
-                                       known={self.cfg.eval.class_source: results}, ms_flip=self.cfg.eval.ms_flip,
-                                       device=str(self.device), batch_size=self.cfg.eval.batch_size,
-                                       amp=self.amp_dtype is not None) if extra else {}
+        main = settings.class_source
+        extra = [source for source in extra_class_sources(self.cfg.eval, self.info.class_names)
+                 if source.spec != main.spec]
+        table = evaluate_class_sources(self.model, self.val_set, extra, settings,
+                                       known={main.spec: results}) if extra else {}
         for spec, by_head in table.items():
             metrics.update({f"val/{head}@{spec}/miou": float(result.miou) for head, result in by_head.items()})
         return metrics
