@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scribbleseg.cli.app import app
-from scribbleseg.cli.eval_command import default_results_path
+from scribbleseg.engine.runs.layout import eval_results_path
 from scribbleseg.data import SYNTHETIC_CLASS_NAMES, make_synthetic_dataset
 from scribbleseg.engine.runs.checkpoint import save_model_checkpoint
 from scribbleseg.engine.config.schema import ExperimentConfig
@@ -66,7 +66,7 @@ def test_eval_default_heads_and_output_path(run) -> None:
     result = invoke("eval", run["config"], "--checkpoint", run["checkpoint"], "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "skipped head global" in result.output
-    written = default_results_path(run["checkpoint"], parse_class_source("threshold"), "val", str(run["data"]))
+    written = eval_results_path(run["checkpoint"], parse_class_source("threshold"), "val", str(run["data"]))
     assert written.name.startswith("best_data-") and written.name.endswith("_val_threshold.json")
     payload = json.loads(written.read_text())
     assert set(payload["results"]) == {"basic", "local"} and payload["meta"]["class_source"] == "threshold"

@@ -17,43 +17,14 @@ line and exits 2.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
 
 from scribbleseg.atomic_files import ensure_writable_dir
 from scribbleseg.cli.parsing import slide_options
-
-if TYPE_CHECKING:
-    from scribbleseg.methods.class_sources import ClassSource
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
-
-
-def dataset_slug(data_root: str) -> str:
-    """``/data/VOC2012`` -> ``VOC2012-1a2b3c``: the folder's name and a hash of its absolute path, so two
-    data sets in folders of the same name get different names."""
-    from scribbleseg.engine.build.data_factory import absolute_data_root
-
-    absolute = absolute_data_root(data_root)
-    return f"{_slug(Path(absolute).name) or 'data'}-{hashlib.sha1(absolute.encode()).hexdigest()[:6]}"
-
-
-def default_results_path(checkpoint: Path, class_source: "ClassSource", split: str, data_root: str) -> Path:
-    """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<data set>_<split>_<classes>.json``
-    (``<classes>``: the class source's spelling, ``file-<stem>`` for a ``file:`` source)."""
-    from scribbleseg.engine.runs.layout import RunLayout
-
-    folder = RunLayout.of_checkpoint(checkpoint).eval
-    classes = _slug("file-" + Path(class_source.path).stem if class_source.kind == "file" else class_source.spec)
-    return folder / f"{checkpoint.stem}_{dataset_slug(data_root)}_{split}_{classes}.json"
-
 
 def eval_command(
     config: Path = typer.Argument(..., help="Experiment config (YAML) naming the data set and model."),
@@ -91,6 +62,7 @@ def eval_command(
     from scribbleseg.engine.evaluation.tables import class_source_table, classifier_table, comparison_table
     from scribbleseg.engine.evaluation.evaluate import comparison_sources
     from scribbleseg.engine.runtime.devices import resolve_device
+    from scribbleseg.engine.runs.layout import eval_results_path
     from scribbleseg.methods import BASIC_HEAD
     from scribbleseg.methods.class_sources import parse_class_source
 
@@ -101,7 +73,7 @@ def eval_command(
     asked = parse_class_source(classes if classes is not None else cfg.eval.class_source, info.class_names)
     model = load_model(checkpoint, device, expect=cfg, num_classes=info.num_classes, amp=amp)
     source = model.class_source(asked if classes is not None or not model.in_graph_classes else None)
-    out_path = out if out is not None else default_results_path(checkpoint, source, split or cfg.data.val_split,
+    out_path = out if out is not None else eval_results_path(checkpoint, source, split or cfg.data.val_split,
                                                                 cfg.data.root)
     ensure_writable_dir(out_path.parent)
     settings = eval_settings(cfg.eval, source, heads=head, ms_flip=ms_flip, batch_size=batch_size, amp=amp,

@@ -19,8 +19,14 @@ Trainer, evaluation, figures and the CLI all take their paths from :class:`RunLa
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scribbleseg.methods.class_sources import ClassSource
 
 CHECKPOINT_SUFFIX = ".safetensors"
 STATE_SUFFIX = ".state.pt"
@@ -114,3 +120,25 @@ def state_path_for(weights_path: str | Path) -> Path:
     """``runs/x/checkpoints/last.safetensors`` -> ``runs/x/checkpoints/last.state.pt``."""
     path = Path(weights_path)
     return path.with_name(path.name.removesuffix(CHECKPOINT_SUFFIX) + STATE_SUFFIX)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
+
+
+def dataset_slug(data_root: str) -> str:
+    """``/data/VOC2012`` -> ``VOC2012-1a2b3c``: the folder's name and a hash of its absolute path, so two
+    data sets in folders of the same name get different names."""
+    from scribbleseg.engine.build.data_factory import absolute_data_root
+
+    absolute = absolute_data_root(data_root)
+    return f"{_slug(Path(absolute).name) or 'data'}-{hashlib.sha1(absolute.encode()).hexdigest()[:6]}"
+
+
+def eval_results_path(checkpoint: Path, class_source: "ClassSource", split: str, data_root: str) -> Path:
+    """``runs/x/checkpoints/best.safetensors`` -> ``runs/x/eval/best_<data set>_<split>_<classes>.json``
+    (``<classes>``: the class source's spelling, ``file-<stem>`` for a ``file:`` source), so evaluations of
+    different data sets, splits or class sources never overwrite each other."""
+    folder = RunLayout.of_checkpoint(checkpoint).eval
+    classes = _slug("file-" + Path(class_source.path).stem if class_source.kind == "file" else class_source.spec)
+    return folder / f"{Path(checkpoint).stem}_{dataset_slug(data_root)}_{split}_{classes}.json"
