@@ -105,10 +105,15 @@ class PFAMethod(SegmentationMethod):
     def local_prototypes(
         self, features: Tensor, basic: Tensor, present: Tensor, max_present: int | None = None
     ) -> tuple[Tensor, Tensor]:
-        """Eq. (1)-(3): prototypes ``[N, K, D]`` and the mask ``[N, K]`` of usable (present, non-zero) ones."""
+        """Eq. (1)-(3): prototypes ``[N, K, D]`` and the mask ``[N, K]`` of usable (present, non-zero) ones.
+
+        With ``pfa.dead_maps: released`` a dead map's prototype is non-zero, so it is usable (attended to and
+        written into the bank, as in the released code).
+        """
         confidence = confidence_map(basic, self.settings.confidence)
         prototypes = extract_local_prototypes(
-            features, confidence, present, self.settings.topk_ratio, max_present=max_present
+            features, confidence, present, self.settings.topk_ratio, max_present=max_present,
+            dead_maps=self.settings.dead_maps,
         )
         usable = present & (prototypes.abs().sum(dim=2) > 0)
         return prototypes, usable
