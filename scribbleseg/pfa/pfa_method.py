@@ -61,15 +61,18 @@ class PFAMethod(SegmentationMethod):
         encoder / head / num_classes / ignore_index / classifier: as :class:`SegmentationMethod`.
         settings: PFA hyper-parameters (defaults: the paper's).
         regularisers: extra loss terms on the pCE-supervised prediction (e.g. the Gated CRF loss).
+        pce_align_corners: upsample the logits for pCE with ``align_corners=True`` in every phase, as the
+            released code (``train.pce_align_corners``).
     """
 
     method_name = "pfa"
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, settings: PFASettings | None = None,
                  ignore_index: int = 255, regularisers: Sequence[Regulariser] = (),
-                 classifier: "ImageClassification | None" = None) -> None:
+                 classifier: "ImageClassification | None" = None, pce_align_corners: bool = False) -> None:
         super().__init__(encoder, head, num_classes, ignore_index, classifier)
         self.settings = settings if settings is not None else PFASettings()
+        self.pce_align_corners = pce_align_corners
         if self.settings.background_index >= num_classes:
             raise ConfigError(f"pfa.background_index {self.settings.background_index} >= num_classes {num_classes}")
         dim = self.feature_dim
@@ -232,7 +235,7 @@ class PFAMethod(SegmentationMethod):
                 target_name = candidate
                 break
         basic = outputs[BASIC_HEAD]
-        pce = partial_cross_entropy(outputs[target_name], batch.scribbles, self.ignore_index)
+        pce = partial_cross_entropy(outputs[target_name], batch.scribbles, self.ignore_index, self.pce_align_corners)
         loss = pce
         zero = pce.detach() * 0
         parts = {"pce": pce.detach(), "con_local": zero, "con_global": zero}

@@ -57,14 +57,16 @@ def _build_pce(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_c
                ignore_index: int) -> SegmentationMethod:
     return PartialCEMethod(encoder, head, num_classes, ignore_index=ignore_index,
                            regularisers=build_regularisers(cfg),
-                           classifier=build_classifier(cfg, encoder, head, num_classes))
+                           classifier=build_classifier(cfg, encoder, head, num_classes),
+                           pce_align_corners=cfg.train.pce_align_corners)
 
 
 def _build_pfa(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_classes: int,
                ignore_index: int) -> SegmentationMethod:
     return PFAMethod(encoder, head, num_classes, settings=cfg.pfa, ignore_index=ignore_index,
                      regularisers=build_regularisers(cfg),
-                     classifier=build_classifier(cfg, encoder, head, num_classes))
+                     classifier=build_classifier(cfg, encoder, head, num_classes),
+                     pce_align_corners=cfg.train.pce_align_corners)
 
 
 METHOD_BUILDERS: dict[str, MethodBuilder] = {"pce": _build_pce, "pfa": _build_pfa}
