@@ -49,7 +49,7 @@ def _build_resnet(settings: ResNetBackbone) -> ResNet:
 def _build_segformer(settings: SegFormerDecoder, in_channels: Sequence[int], in_strides: Sequence[int],
                      num_classes: int) -> SegFormerHead:
     return SegFormerHead(in_channels=in_channels, num_classes=num_classes, embed_dim=settings.embed_dim,
-                         dropout=settings.dropout, in_strides=in_strides)
+                         dropout=settings.dropout, in_strides=in_strides, init=settings.init)
 
 
 def _build_deeplabv2(settings: DeepLabV2Decoder, in_channels: Sequence[int], in_strides: Sequence[int],
