@@ -63,6 +63,9 @@ def test_released_preset_has_the_released_values() -> None:
     assert (pfa.present_from, pfa.global_start, pfa.lambda_local_before_global) == ("image", "all_full", 0.02)
     assert all(topk_count(h, w, pfa.topk_ratio) == max(1, h * w // 12) for h in range(1, 200) for w in (80, 97, 128))
     assert cfg.classifier is None and cfg.eval.class_source == "oracle"
+    assert (cfg.train.pce_align_corners, pfa.dead_maps, cfg.optim.decay_1d_params, cfg.optim.lr_decay_per_epoch,
+            cfg.model.decoder.init) == (True, "released", True, True, "torch_default")
+    assert cfg.optim.min_lr_factor == 1 / 201 and cfg.optim.poly_power == 1.0
     text = (REPO / "configs" / "voc_pfa_released.yaml").read_text()
     body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert all("#" in line for line in body if ":" in line and not line.rstrip().endswith(":")), \

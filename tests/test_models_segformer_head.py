@@ -101,3 +101,38 @@ def test_output_stride_is_the_stage_1_stride_of_the_encoder() -> None:
     assert logits.shape[-2:] == (64 // head.output_stride, 64 // head.output_stride)
     with pytest.raises(ValueError, match="one entry per stage"):
         SegFormerHead(CHANNELS, 2, in_strides=(4, 8, 16))
+
+
+def test_torch_default_init_draws_what_the_released_decoder_s_layers_draw() -> None:
+    """Reference: the released decoder's layers built fresh in the same order with PyTorch's defaults (its
+    nn.Linear projections draw what a 1x1 convolution draws), the fuse conv Kaiming fan-out as mmcv's ConvModule."""
+    torch.manual_seed(7)
+    head = SegFormerHead(CHANNELS, num_classes=5, embed_dim=12, init="torch_default")
+    torch.manual_seed(7)
+    linears = [torch.nn.Linear(c, 12) for c in CHANNELS]
+    fuse = torch.nn.Conv2d(4 * 12, 12, kernel_size=1, bias=False)
+    classifier = torch.nn.Conv2d(12, 5, kernel_size=1)
+    torch.nn.init.kaiming_normal_(fuse.weight, mode="fan_out", nonlinearity="relu")
+    for projection, linear in zip(head.projections, linears):
+        assert torch.equal(projection.weight.flatten(1), linear.weight) and torch.equal(projection.bias, linear.bias)
+    assert torch.equal(head.fuse_conv.weight, fuse.weight)
+    assert torch.equal(head.classifier.weight, classifier.weight) and torch.equal(head.classifier.bias, classifier.bias)
+    assert torch.equal(head.fuse_norm.weight, torch.ones(12)) and torch.equal(head.fuse_norm.bias, torch.zeros(12))
+    torch.manual_seed(7)
+    segformer = SegFormerHead(CHANNELS, num_classes=5, embed_dim=12)  # the default: zero biases, std-0.01 classifier
+    assert torch.all(segformer.classifier.bias == 0) and head.classifier.bias.abs().min() > 0
+    with pytest.raises(ValueError, match="init"):
+        SegFormerHead(CHANNELS, num_classes=5, init="xavier")
+
+
+def test_decoder_init_is_a_config_option() -> None:
+    from scribbleseg.models.network_builders import build_decoder
+    from scribbleseg.models.heads.segformer_family import SegFormerDecoder
+
+    encoder = MixTransformer(embed_dims=CHANNELS, num_heads=(1, 1, 1, 1), depths=(1, 1, 1, 1))
+    torch.manual_seed(3)
+    built = build_decoder(SegFormerDecoder(embed_dim=12, init="torch_default"), encoder, num_classes=5)
+    torch.manual_seed(3)
+    direct = SegFormerHead(encoder.out_channels, num_classes=5, embed_dim=12, init="torch_default")
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), direct.state_dict().values()))
+    assert SegFormerDecoder().init == "segformer" and "init" not in SegFormerDecoder().architecture()

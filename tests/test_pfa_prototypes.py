@@ -72,16 +72,20 @@ def test_no_gradient_flows_through_extraction():
     assert not protos.requires_grad and protos.grad_fn is None
 
 
-def test_minmax_confidence_is_relu_minmax_per_map():
+def test_minmax_confidence_is_the_released_relu_minmax_per_map():
+    """The released formula exactly: values below min + 1e-5 zeroed, then (a - min - 1e-5) / (range + 1e-5)."""
     torch.manual_seed(1)
     logits = torch.randn(2, 3, 4, 5)
+    logits[1, 2] = -logits[1, 2].abs()  # a dead map: no positive logit anywhere
     got = confidence_map(logits, "minmax")
     for n in range(2):
         for t in range(3):
             a = logits[n, t].relu()
-            want = ((a - a.min()) / (a.max() - a.min() + 1e-5)).clamp(min=0)
-            torch.testing.assert_close(got[n, t], want)
-    assert got.min() >= 0 and got.max() <= 1
+            low, high = a.min(), a.max()
+            a = torch.where(a < low + 1e-5, torch.zeros_like(a), a)
+            want = (a - low - 1e-5) / (high - low + 1e-5)
+            assert torch.equal(got[n, t], want)
+    assert torch.all(got[1, 2] == -1) and got.min() < 0 and got.max() < 1
     torch.testing.assert_close(confidence_map(logits, "softmax"), logits.softmax(1))
     with pytest.raises(ConfigError, match="confidence"):
         confidence_map(logits, "sigmoid")

@@ -24,7 +24,8 @@ class MethodFamily:
 
     Attributes:
         method: the :class:`SegmentationMethod` subclass; it is the builder, called as
-            ``method(encoder, head, num_classes, [settings=...,] ignore_index=, regularisers=, classifier=)``.
+            ``method(encoder, head, num_classes, [settings=...,] ignore_index=, regularisers=, classifier=,
+            pce_align_corners=)``.
         settings: its own settings class (a config section, e.g. ``pfa``), or ``None`` (pce has none).
     """
 
@@ -43,8 +44,9 @@ class MethodFamily:
 
     def build(self, encoder: nn.Module, head: nn.Module, num_classes: int, settings: Any = None, *,
               ignore_index: int = 255, regularisers: Sequence[Regulariser] = (),
-              classifier: ImageClassification | None = None) -> SegmentationMethod:
-        """The method on ``encoder`` + ``head`` (``settings``: the section's value, ignored without one)."""
+              classifier: ImageClassification | None = None, pce_align_corners: bool = False) -> SegmentationMethod:
+        """The method on ``encoder`` + ``head`` (``settings``: the section's value, ignored without one;
+        ``pce_align_corners``: how logits are resized to the labels for pCE, ``train.pce_align_corners``)."""
         own = {} if self.settings is None else {"settings": settings}
         return self.method(encoder, head, num_classes, ignore_index=ignore_index, regularisers=regularisers,
-                           classifier=classifier, **own)
+                           classifier=classifier, pce_align_corners=pce_align_corners, **own)

@@ -23,14 +23,17 @@ class PartialCEMethod(SegmentationMethod):
     Args:
         encoder / head / num_classes / ignore_index / classifier: as :class:`SegmentationMethod`.
         regularisers: extra weighted loss terms on the basic prediction.
+        pce_align_corners: upsample the logits for pCE with ``align_corners=True`` (``train.pce_align_corners``).
     """
 
     method_name = "pce"
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, ignore_index: int = 255,
-                 regularisers: Sequence[Regulariser] = (), classifier: ImageClassification | None = None) -> None:
+                 regularisers: Sequence[Regulariser] = (), classifier: ImageClassification | None = None,
+                 pce_align_corners: bool = False) -> None:
         super().__init__(encoder, head, num_classes, ignore_index, classifier)
         self.regularisers = list(regularisers)
+        self.pce_align_corners = pce_align_corners
 
     def own_loss_names(self) -> tuple[str, ...]:
         """``total``, ``pce`` and one per regulariser (the base adds ``cls`` with an image classifier)."""
@@ -39,7 +42,7 @@ class PartialCEMethod(SegmentationMethod):
     def own_step(self, network: NetworkOutput, batch: TrainBatch, iteration: int) -> StepResult:
         """pCE on the basic prediction of the crops plus the regularisers (the base adds the classifier's BCE)."""
         basic = network.basic
-        pce = partial_cross_entropy(basic, batch.scribbles, self.ignore_index)
+        pce = partial_cross_entropy(basic, batch.scribbles, self.ignore_index, self.pce_align_corners)
         parts = {"pce": pce.detach()}
         loss = add_regularisers(self.regularisers, basic, batch, iteration, pce, parts)
         return StepResult(loss=loss, parts=parts, outputs={BASIC_HEAD: basic})

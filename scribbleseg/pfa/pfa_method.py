@@ -54,15 +54,18 @@ class PFAMethod(SegmentationMethod):
         encoder / head / num_classes / ignore_index / classifier: as :class:`SegmentationMethod`.
         settings: PFA hyper-parameters (defaults: the paper's).
         regularisers: extra loss terms on the pCE-supervised prediction (e.g. the Gated CRF loss).
+        pce_align_corners: upsample the logits for pCE with ``align_corners=True`` in every phase, as the
+            released code (``train.pce_align_corners``).
     """
 
     method_name = "pfa"
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, settings: PFASettings | None = None,
                  ignore_index: int = 255, regularisers: Sequence[Regulariser] = (),
-                 classifier: ImageClassification | None = None) -> None:
+                 classifier: ImageClassification | None = None, pce_align_corners: bool = False) -> None:
         super().__init__(encoder, head, num_classes, ignore_index, classifier)
         self.settings = settings if settings is not None else PFASettings()
+        self.pce_align_corners = pce_align_corners
         if self.settings.background_index >= num_classes:
             raise ConfigError(f"pfa.background_index {self.settings.background_index} >= num_classes {num_classes}")
         dim = self.feature_dim
@@ -98,10 +101,15 @@ class PFAMethod(SegmentationMethod):
     def local_prototypes(
         self, features: Tensor, basic: Tensor, present: Tensor, max_present: int | None = None
     ) -> tuple[Tensor, Tensor]:
-        """Eq. (1)-(3): prototypes ``[N, K, D]`` and the mask ``[N, K]`` of usable (present, non-zero) ones."""
+        """Eq. (1)-(3): prototypes ``[N, K, D]`` and the mask ``[N, K]`` of usable (present, non-zero) ones.
+
+        With ``pfa.dead_maps: released`` a dead map's prototype is non-zero, so it is usable (attended to and
+        written into the bank, as in the released code).
+        """
         confidence = confidence_map(basic, self.settings.confidence)
         prototypes = extract_local_prototypes(
-            features, confidence, present, self.settings.topk_ratio, max_present=max_present
+            features, confidence, present, self.settings.topk_ratio, max_present=max_present,
+            dead_maps=self.settings.dead_maps,
         )
         usable = present & (prototypes.abs().sum(dim=2) > 0)
         return prototypes, usable
@@ -219,7 +227,7 @@ class PFAMethod(SegmentationMethod):
                 target_name = candidate
                 break
         basic = outputs[BASIC_HEAD]
-        pce = partial_cross_entropy(outputs[target_name], batch.scribbles, self.ignore_index)
+        pce = partial_cross_entropy(outputs[target_name], batch.scribbles, self.ignore_index, self.pce_align_corners)
         loss = pce
         zero = pce.detach() * 0
         parts = {"pce": pce.detach(), "con_local": zero, "con_global": zero}

@@ -50,7 +50,11 @@ class PFASettings(StrictSettings):
                                                                 "class prototype, eq. (1)-(2) (Fig. 6)")
     confidence: Literal["softmax", "minmax"] = Field(
         "softmax", description="class probabilities, or the released code's ReLU'd logits min-max "
-                               "normalised per class map")
+                               "normalised per class map (its formula exactly, see confidence.py)")
+    dead_maps: Literal["skip", "released"] = Field(
+        "skip", description="a present class whose top-k weights sum to <= 0 (minmax: no positive logit "
+                            "anywhere): a zero prototype kept out of attention and bank, or the released "
+                            "code's normalised weighted mean, attended to and written into the bank")
     momentum: float = Field(0.99, ge=0.0, le=1.0, description="alpha of the bank's EMA update, eq. (5)")
     lambda_local: float = Field(0.01, ge=0.0, description="weight of the local consistency loss (Tab. 5)")
     lambda_global: float = Field(0.01, ge=0.0, description="weight of the global consistency loss (Tab. 5)")

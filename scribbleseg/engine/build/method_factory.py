@@ -58,7 +58,8 @@ def build_method(cfg: ExperimentConfig, num_classes: int, load_pretrained: bool 
     regularisers = build_regularisers(cfg)
     classifier = build_classifier(cfg, encoder, head, num_classes)
     return METHODS[cfg.method].build(encoder, head, num_classes, method_settings(cfg), ignore_index=ignore_index,
-                                     regularisers=regularisers, classifier=classifier)
+                                     regularisers=regularisers, classifier=classifier,
+                                     pce_align_corners=cfg.train.pce_align_corners)
 
 
 def model_descriptor(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -91,12 +91,17 @@ class OptimConfig(StrictModel):
     lr: float = Field(3e-5, gt=0.0)
     head_lr_mult: float = Field(10.0, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
+    decay_1d_params: bool = Field(False, description="weight decay also on 1-D parameters (biases, norm weights), "
+                                                     "as the released PFA code; false = matrices and kernels only")
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_iters: int = Field(0, ge=0)
     warmup_start_factor: float = Field(1e-6, gt=0.0, le=1.0)
     poly_power: float = Field(1.0, ge=0.0)
     min_lr_factor: float = Field(0.0, ge=0.0, le=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
+    lr_decay_per_epoch: bool = Field(False, description="hold the decay's lr for a whole epoch, a staircase (the "
+                                                        "released PFA code steps its LambdaLR once per epoch); "
+                                                        "false = the continuous line, per iteration")
     amp: Literal["none", "bf16", "fp16"] = "none"
     fused: bool = Field(False, description="AdamW's fused single-kernel step (CUDA and CPU); false = PyTorch's "
                                            "default implementation")
@@ -116,6 +121,8 @@ class TrainConfig(StrictModel):
     max_nonfinite_in_a_row: int = Field(10, ge=1)
     progress: bool = True
     deterministic: bool = False
+    pce_align_corners: bool = Field(False, description="upsample the logits for the partial cross-entropy with "
+                                                       "align_corners=True (the released PFA code) instead of False")
     compile: bool = Field(False, description="torch.compile the encoder, the decoder's fuse and the method's "
                                              "declared parts (eager fallback when the backend is unavailable)")
     compile_backend: str = Field("inductor", min_length=1, description="torch.compile backend")

@@ -2,8 +2,10 @@
 
 Parameter groups (paper section 4.2): the encoder at ``optim.lr``, everything else (decoder, prototype
 augmenters) at ``optim.lr * optim.head_lr_mult``; biases and normalisation weights (all 1-D parameters)
-get no weight decay. AdamW. The schedule is a linear warm-up followed by polynomial decay, computed from
-the iteration number alone (so resuming only needs the step).
+get no weight decay unless ``optim.decay_1d_params`` (the released PFA code decays every parameter). AdamW.
+The schedule is a linear warm-up followed by polynomial decay, computed from the iteration number alone (so
+resuming only needs the step); ``optim.lr_decay_per_epoch`` holds the decay for each epoch (a staircase, as
+the released code's LambdaLR stepped once per epoch).
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ def build_param_groups(segmentor: torch.nn.Module, optim_cfg: OptimConfig) -> li
     """AdamW parameter groups: (encoder | head) x (decayed | not decayed).
 
     Each group carries ``lr_mult`` (1 for the encoder, ``head_lr_mult`` otherwise); empty groups are
-    dropped. Frozen parameters (``requires_grad=False``) are left out.
+    dropped. Frozen parameters (``requires_grad=False``) are left out. With ``optim.decay_1d_params`` the
+    1-D parameters decay too (so only the two ``*_decay`` groups remain).
     """
     buckets: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in segmentor.named_parameters():
         if not param.requires_grad:
             continue
         is_encoder = name.startswith(ENCODER_PREFIX)
-        decays = param.ndim > 1
+        decays = param.ndim > 1 or optim_cfg.decay_1d_params
         buckets.setdefault((is_encoder, decays), []).append(param)
     groups = []
     for (is_encoder, decays), params in sorted(buckets.items(), reverse=True):
@@ -72,23 +75,28 @@ def build_optimizer(segmentor: torch.nn.Module, optim_cfg: OptimConfig, model_cf
 class WarmupPolySchedule:
     """Learning-rate factor: linear warm-up, then ``(1 - progress) ** power`` down to ``min_lr_factor``.
 
-    ``factor(step)`` is a pure function of the 0-based iteration, so there is no state to checkpoint.
+    ``factor(step)`` is a pure function of the 0-based iteration, so there is no state to checkpoint. With
+    ``optim.lr_decay_per_epoch`` and ``iters_per_epoch`` given, the decay is evaluated at the first iteration
+    of the step's epoch: constant within an epoch (the released PFA code: ``1 - epoch / (epochs + 1)`` for
+    epoch ``0, 1, ...``, which ``poly_power: 1`` and ``min_lr_factor: 1 / (epochs + 1)`` give exactly).
     """
 
-    def __init__(self, optim_cfg: OptimConfig, total_iters: int) -> None:
+    def __init__(self, optim_cfg: OptimConfig, total_iters: int, iters_per_epoch: int | None = None) -> None:
         self.base_lr = optim_cfg.lr
         self.warmup_iters = min(optim_cfg.warmup_iters, max(total_iters - 1, 0))
         self.start_factor = optim_cfg.warmup_start_factor
         self.power = optim_cfg.poly_power
         self.min_factor = optim_cfg.min_lr_factor
         self.total_iters = max(total_iters, 1)
+        self.decay_period = max(iters_per_epoch, 1) if optim_cfg.lr_decay_per_epoch and iters_per_epoch else 1
 
     def factor(self, step: int) -> float:
         """Multiplier of the base learning rate at iteration ``step``."""
         if step < self.warmup_iters:
             return self.start_factor + (1.0 - self.start_factor) * step / self.warmup_iters
         decay_span = max(self.total_iters - self.warmup_iters, 1)
-        progress = min(max(step - self.warmup_iters, 0) / decay_span, 1.0)
+        held = step // self.decay_period * self.decay_period  # the epoch's first iteration, or step itself
+        progress = min(max(held - self.warmup_iters, 0) / decay_span, 1.0)
         return self.min_factor + (1.0 - self.min_factor) * (1.0 - progress) ** self.power
 
     def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:

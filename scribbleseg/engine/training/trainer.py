@@ -162,7 +162,7 @@ class Trainer:
         self.compiled = compile_for_training(self.model, cfg.train, self.device)  # None unless train.compile
         self.loss_names = self.model.loss_names()
         self.optimizer = build_optimizer(self.model, cfg.optim, cfg.model)
-        self.schedule = WarmupPolySchedule(cfg.optim, self.total_steps)
+        self.schedule = WarmupPolySchedule(cfg.optim, self.total_steps, self.iters_per_epoch)
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
 

@@ -6,6 +6,14 @@ four maps are concatenated in SegFormer's order stage4, stage3, stage2, stage1, 
 convolution without bias, BatchNorm and ReLU, and finally channel dropout (``Dropout2d``, active only
 in training). ``classify`` is a plain 1x1 convolution, so PFA can send augmented features through the
 very same classifier.
+
+Initialisation (``init``): ``segformer`` (default) re-draws every layer the SegFormer way
+(:func:`scribbleseg.models.weight_init.init_segformer_weights`: the projections normal with std
+``sqrt(2 / E)``, zero biases) and the classifier with std 0.01. ``torch_default`` keeps PyTorch's default
+initialisation of the projections and the classifier (uniform in ``±1 / sqrt(fan_in)``, biases included; a
+1x1 convolution draws exactly what ``nn.Linear`` draws), as the authors' released PFA code. The fuse
+convolution (Kaiming fan-out normal, which mmcv's ``ConvModule`` also gives it there) and BatchNorm (ones,
+zeros) are the same either way.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ class SegFormerHead(nn.Module):
     """
 
     def __init__(self, in_channels: Sequence[int], num_classes: int, embed_dim: int = 256,
-                 dropout: float = 0.1, in_strides: Sequence[int] = (4, 8, 16, 32)) -> None:
+                 dropout: float = 0.1, in_strides: Sequence[int] = (4, 8, 16, 32), init: str = "segformer") -> None:
         super().__init__()
         self.in_channels = tuple(int(c) for c in in_channels)
         self.in_strides = tuple(int(s) for s in in_strides)  # the encoder's output_strides
@@ -45,8 +53,13 @@ class SegFormerHead(nn.Module):
         self.fuse_act = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout2d(dropout)
         self.classifier = nn.Conv2d(self.embed_dim, self.num_classes, kernel_size=1)
-        self.apply(init_segformer_weights)
-        nn.init.normal_(self.classifier.weight, std=0.01)
+        if init == "segformer":
+            self.apply(init_segformer_weights)
+            nn.init.normal_(self.classifier.weight, std=0.01)
+        elif init == "torch_default":  # projections and classifier as constructed; BatchNorm's default is ones/zeros
+            init_segformer_weights(self.fuse_conv)
+        else:
+            raise ValueError(f"init must be 'segformer' or 'torch_default', got {init!r}")
 
     @property
     def feature_channels(self) -> int:

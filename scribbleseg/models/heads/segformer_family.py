@@ -20,6 +20,9 @@ class SegFormerDecoder(StrictSettings):
     type: Literal["segformer"] = "segformer"
     embed_dim: int = Field(256, ge=1, description="decoder width E (256 for B0/B1 as in the PFA paper)")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="channel dropout on F (SegFormer default)")
+    init: Literal["segformer", "torch_default"] = Field(
+        "segformer", description="projections and classifier initialised the SegFormer way (normal, zero biases), "
+                                 "or left at PyTorch's default (uniform, biases too: the released PFA code)")
 
     def architecture(self) -> dict[str, Any]:
         """What shapes the weights: the decoder width."""
@@ -29,7 +32,7 @@ class SegFormerDecoder(StrictSettings):
 def _build_segformer(settings: SegFormerDecoder, in_channels: Sequence[int], in_strides: Sequence[int],
                      num_classes: int) -> SegFormerHead:
     return SegFormerHead(in_channels=in_channels, num_classes=num_classes, embed_dim=settings.embed_dim,
-                         dropout=settings.dropout, in_strides=in_strides)
+                         dropout=settings.dropout, in_strides=in_strides, init=settings.init)
 
 
 SEGFORMER = DecoderFamily(SegFormerDecoder, _build_segformer)
