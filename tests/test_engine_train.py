@@ -173,7 +173,7 @@ def test_resume_continues_bit_exactly(data_root: Path, tmp_path: Path) -> None:
 
 
 def test_refuses_to_overwrite_or_resume_nothing(data_root: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(data_root, train={"max_iters": 2})
+    cfg = tiny_config(data_root, train={"max_iters": 4})  # longer than the PFA warm-up (3)
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(cfg, tmp_path / "run", resume=True)
     train(cfg, tmp_path / "run")

@@ -244,13 +244,16 @@ def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple
 
 def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset | None]:
     """(info, train set, validation set) from ``cfg.data``; the validation set only when training
-    validates (``train.val_interval > 0``), so a data set without a validation split trains."""
+    validates (``train.val_interval > 0`` or ``train.val_epochs``), so a data set without a validation split
+    trains. With ``train.val_if_present`` a missing or mask-less validation split gives ``None`` too."""
     info, train = build_train_dataset(cfg)
-    if not cfg.train.val_interval:
+    if not cfg.train.validates():
         return info, train, None
     try:
         _, val = build_eval_dataset(cfg)
     except DataError as err:
+        if cfg.train.val_if_present:
+            return info, train, None
         raise DataError(f"{err} (train.val_interval={cfg.train.val_interval} validates on data.val_split="
                         f"'{cfg.data.val_split}'; add that split or train with --set train.val_interval=0)") from err
     return info, train, val

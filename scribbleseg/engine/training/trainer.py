@@ -68,6 +68,7 @@ from scribbleseg.engine.runtime.interrupts import (
 from scribbleseg.engine.runs.last_checkpoint import load_resume_point, save_last_checkpoint
 from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.engine.training.optim import WarmupPolySchedule, build_optimizer
+from scribbleseg.engine.training.run_length import resolve_run
 from scribbleseg.engine.figures.run_figures import plot_run
 from scribbleseg.engine.runs.folder import RunFolder, describe_last_checkpoint, open_run_folder
 from scribbleseg.engine.runs.layout import RunLayout, state_path_for
@@ -154,7 +155,10 @@ class Trainer:
         if warning and self.ctx.is_main:
             print(f"warning: {warning}", flush=True)
         self.iters_per_epoch = iterations_per_epoch(self.train_set, cfg.data, self.ctx.world_size)
-        self.total_steps = cfg.train.max_iters or cfg.train.epochs * self.iters_per_epoch  # type: ignore[operator]
+        self.cfg, self.total_steps, note = resolve_run(cfg, self.iters_per_epoch, self.val_set is not None)
+        cfg = self.cfg  # epochs-based intervals and the method's warm-up as iterations
+        if note and self.ctx.is_main:
+            print(f"note: {note}", flush=True)
 
         self.model = build_method(cfg, self.info.num_classes, load_pretrained=not self.resume,
                                   ignore_index=self.info.ignore_index).to(self.device)
