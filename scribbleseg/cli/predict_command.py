@@ -57,7 +57,7 @@ def predict_command(
                                   help="Skip unreadable images (listed at the end, exit code 1) instead of stopping."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
-    from scribbleseg.engine.runs.checkpoint import checkpoint_palette, load_model_checkpoint
+    from scribbleseg.engine.runs.checkpoint import checkpoint_palette, load_model_checkpoint, untrained_head_warning
     from scribbleseg.engine.runtime.devices import resolve_device
     from scribbleseg.deploy.onnx.runtime_model import is_onnx_model
     from scribbleseg.engine.prediction.predict_files import predict_paths, prediction_notes
@@ -73,6 +73,9 @@ def predict_command(
         source = parse_class_source(classes if classes is not None else default_class_source(method),
                                     meta.get("class_names"))
         check_source_fits(source, method)
+        untrained = untrained_head_warning(method, head, meta)
+        if untrained:
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]warning:[/] {escape(untrained)}")
     class_names = meta.get("class_names")
     written = predict_paths(method, images, out, palette=checkpoint_palette(meta, method.num_classes),
                             overlay=overlay, probabilities=probs, head=head, class_source=source,

@@ -271,3 +271,13 @@ def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int
     if isinstance(stored, list) and len(stored) >= num_classes:
         return [tuple(int(c) for c in colour) for colour in stored]
     return [voc_color(index) for index in range(num_classes)]
+
+
+def untrained_head_warning(method: SegmentationMethod, head: str, meta: dict[str, Any]) -> str | None:
+    """Why ``head`` of a checkpoint (``meta`` from its header) never trained, or ``None``: a line for
+    ``export`` / ``predict`` (a run stopped inside PFA's warm-up has an untrained ``local`` head)."""
+    step = meta.get("step")
+    if not isinstance(step, int):
+        return None
+    why = method.untrained_heads(step).get(head)
+    return None if why is None else f"head '{head}' of this checkpoint is untrained ({why}); its predictions are noise"
