@@ -24,6 +24,7 @@ import torch
 
 from scribbleseg.engine.evaluation.confusion import ConfusionAccumulator
 from scribbleseg.engine.runtime.distributed import unwrap_model
+from scribbleseg.engine.runtime.progress import progress_bar
 from scribbleseg.engine.evaluation.results import ClassifierResult, EvalReport, EvalResult
 from scribbleseg.engine.inference.probabilities import class_dependent, method_device, resolve_heads
 from scribbleseg.engine.inference.labels import infer_labels
@@ -143,10 +144,7 @@ def evaluate(
     scored_against_scribbles = False
     slid_images = 0
     try:
-        iterator = batches
-        if progress:
-            from tqdm import tqdm
-            iterator = tqdm(batches, desc="evaluating", unit="batch")
+        iterator = progress_bar(batches, desc="evaluating", unit="batch") if progress else batches
         for batch_indices in iterator:
             items = [dataset[index] for index in batch_indices]
             scored_against_scribbles |= any(not item.get("has_dense_gt", True) for item in items)

@@ -37,6 +37,7 @@ from scribbleseg.engine.prediction.probability_file import open_probability_file
 from scribbleseg.engine.inference.slide import slide_infer
 from scribbleseg.engine.inference.windows import SlideSettings, uses_slide
 from scribbleseg.engine.inference.tile_sources import RGBTiles
+from scribbleseg.engine.runtime.progress import progress_bar
 from scribbleseg.errors import ConfigError, DataError
 from scribbleseg.methods import BASIC_HEAD, ClassSource, SegmentationMethod, parse_class_source
 
@@ -162,8 +163,7 @@ def predict_paths(
     report = PredictionReport()
     paths_iter: Sequence[Path] = images.paths
     if progress:
-        from tqdm import tqdm
-        paths_iter = tqdm(images.paths, desc="predicting", unit="image")
+        paths_iter = progress_bar(images.paths, desc="predicting", unit="image")
     was_training = model.training
     model.eval()
     try:
