@@ -28,8 +28,6 @@ from scribbleseg.data import (
     ScribbleDataset,
     build_eval_transform,
     build_train_transform,
-    describe_unscribbled,
-    find_unscribbled,
     make_synthetic_dataset,
     open_dataset,
 )
@@ -205,21 +203,6 @@ def build_train_dataset(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSampl
         hflip=data_cfg.hflip, blur=data_cfg.blur, ignore_index=info.ignore_index,
     ))
     return info, SeededSamples(ScribbleDataset(samples, info, transform=transform), transform)
-
-
-def check_training_scribbles(train_set: SeededSamples, info: DatasetInfo, data_cfg: DataConfig) -> str | None:
-    """Scribbles that label no pixel: DataError when that is every one of them (nothing to train on),
-    else a warning line naming how many (``None`` when every scribble labels something)."""
-    samples = train_set.base.samples
-    empty = find_unscribbled(samples, info)
-    if not empty:
-        return None
-    where = f"split '{data_cfg.train_split}' of {data_cfg.root}"
-    message = describe_unscribbled([sample.name for sample in empty], len(samples), info.ignore_index)
-    if len(empty) == len(samples):
-        raise DataError(f"{message} ({where}): nothing to train on; scribbles must hold class ids where "
-                        f"something is labelled, {info.ignore_index} elsewhere")
-    return f"{message} ({where}): these images add nothing to the loss"
 
 
 def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple[DatasetInfo, EvalDataset]:
