@@ -149,7 +149,7 @@ def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, info) -> Pa
                  for sample in dataset.samples[:count]]
     return overlay_grid([denormalize_image(item["image"]) for item in items], columns, info.palette, out_path,
                         scribbles=scribbles, row_names=[item["name"] for item in items],
-                        ignore_index=info.ignore_index)
+                        ignore_index=info.ignore_index, class_names=info.class_names)
 
 
 def _row(model: str, head: str, classes: str, result) -> dict[str, Any]:  # type: ignore[no-untyped-def]

@@ -3,7 +3,8 @@
 For each input image ``<name>.<ext>`` (``name`` = file stem) under ``out_dir``:
 
 * ``<name>.png``: mode ``"P"`` PNG, pixel value = predicted class id, data set palette attached;
-* ``overlays/<name>.png`` (``overlay=True``): RGB, the class colours alpha-blended over the image;
+* ``overlays/<name>.png`` (``overlay=True``): RGB, the class colours alpha-blended over the image (with
+  ``class_names``: a legend strip below it naming the classes shown, :mod:`.legend`);
 * ``probabilities/<name>.npy`` (``probabilities=True``): float16 ``[K, H, W]`` softmax probabilities.
 
 An image is predicted whole (padded to a multiple of 32, see :mod:`scribbleseg.engine.inference.probabilities`) or,
@@ -31,6 +32,7 @@ from scribbleseg.engine.inference.band_sinks import LabelSink
 from scribbleseg.engine.runtime.distributed import unwrap_model
 from scribbleseg.engine.inference.views import DEFAULT_MS_SCALES
 from scribbleseg.engine.inference.probabilities import head_notes, infer_probabilities, resolve_heads
+from scribbleseg.engine.prediction.legend import legend_strip, present_classes
 from scribbleseg.engine.prediction.palette_io import blend_overlay, save_label_png, save_probabilities, save_rgb_png
 from scribbleseg.engine.prediction.outputs import OVERLAY_DIR, PROBABILITY_DIR, PredictionLayout
 from scribbleseg.engine.prediction.probability_file import open_probability_file
@@ -127,7 +129,8 @@ def predict_paths(
         head: one of the method's heads (``"basic"`` by default).
         class_source: ``"threshold:N"``, ``"file:PATH"`` or ``"none"`` (``oracle`` needs ground truth, so
             it is refused here).
-        class_names: names for the file class source (to accept class names in the JSON).
+        class_names: names for the file class source (to accept class names in the JSON) and for the
+            overlays' legend.
         device: where to run (``None`` keeps the model's device).
         batch_size: images per forward pass (padded to the largest of the batch); tiles per forward
             pass for images predicted tile by tile.
@@ -159,7 +162,8 @@ def predict_paths(
     view_scales = tuple(float(s) for s in scales)
     if ms_flip and view_scales == (1.0,):
         view_scales = DEFAULT_MS_SCALES
-    writer = _Writer(model, layout, palette, alpha, head, source, view_scales, ms_flip, amp, settings, batch_size)
+    writer = _Writer(model, layout, palette, alpha, head, source, view_scales, ms_flip, amp, settings, batch_size,
+                     class_names)
     report = PredictionReport()
     paths_iter: Sequence[Path] = images.paths
     if progress:
@@ -218,6 +222,7 @@ class _Writer:
     amp: bool
     settings: SlideSettings
     tile_batch: int
+    class_names: Sequence[str] | None = None  # overlays get a legend strip naming the classes they show
 
     def write(self, batch: list[_Image]) -> list[PredictedFiles]:
         first = batch[0]
@@ -254,9 +259,14 @@ class _Writer:
         overlay_path = None
         if self.layout.overlay:
             label_array = labels.numpy()
-            blended = np.empty_like(image.rgb)
-            for top in range(0, image.rgb.shape[0], OVERLAY_ROWS):
-                rows = slice(top, top + OVERLAY_ROWS)
+            height, width = image.rgb.shape[:2]
+            legend = legend_strip(width, present_classes(label_array, len(self.palette)), self.class_names,
+                                  self.palette) if self.class_names is not None else None
+            blended = np.empty((height + (0 if legend is None else legend.shape[0]), width, 3), dtype=np.uint8)
+            if legend is not None:
+                blended[height:] = legend  # the classes shown, named, below the image
+            for top in range(0, height, OVERLAY_ROWS):
+                rows = slice(top, min(top + OVERLAY_ROWS, height))
                 blended[rows] = blend_overlay(image.rgb[rows], label_array[rows], self.palette, alpha=self.alpha)
             overlay_path = save_rgb_png(blended, self.layout.overlay_path(image.name))
         return PredictedFiles(name=image.name, source=image.path, label=label_path, overlay=overlay_path,
