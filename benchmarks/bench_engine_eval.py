@@ -27,7 +27,8 @@ from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
 from scribbleseg.engine.evaluation.confusion import confusion_matrix
 from scribbleseg.engine.evaluation.evaluate import evaluate
 from scribbleseg.engine.build.method_factory import build_method
-from scribbleseg.models.network_settings import MiTBackbone, MiTDims, SegFormerDecoder
+from scribbleseg.models.heads.segformer_family import SegFormerDecoder
+from scribbleseg.models.mit.family import MiTBackbone, MiTDims
 from scribbleseg.pfa import PFASettings
 
 NUM_CLASSES = 21

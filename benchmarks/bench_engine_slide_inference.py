@@ -42,7 +42,8 @@ from scribbleseg.engine.runs.checkpoint import load_model_checkpoint, save_model
 from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
 from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.engine.inference.windows import SlideSettings
-from scribbleseg.models.network_settings import MiTBackbone, SegFormerDecoder
+from scribbleseg.models.heads.segformer_family import SegFormerDecoder
+from scribbleseg.models.mit.family import MiTBackbone
 
 NUM_CLASSES = 21
 GIB = 1024 ** 3

@@ -9,7 +9,9 @@ import pytest
 
 from scribbleseg.engine.config.loading import config_from_mapping, load_config
 from scribbleseg.errors import ConfigError
-from scribbleseg.models.network_settings import MiTBackbone, ResNetBackbone, SegFormerDecoder
+from scribbleseg.models.heads.segformer_family import SegFormerDecoder
+from scribbleseg.models.mit.family import MiTBackbone
+from scribbleseg.models.resnet.family import ResNetBackbone
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,13 +4,16 @@ Applications (``cli``, ``demo``) on top; ``engine -> deploy -> pfa -> methods ->
 ``models`` (they never import each other); every layer may import the root modules ``scribbleseg.errors``,
 ``atomic_files`` and ``yaml_reading``. Inside the engine, :data:`ENGINE_ROOMS` says which room may import
 which (training sits on top; inference imports no config or runs; evaluation and prediction never import
-each other). No command module imports another; no folder holds more than 15 modules; no import circle.
+each other). No command module imports another; no folder holds more than 15 modules; no import circle (module-level
+imports, ``if TYPE_CHECKING:`` ones included), and every module imports first in a fresh interpreter.
 A violation names the file and the import.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,30 +171,49 @@ def test_every_room_has_a_docstring_and_at_most_15_modules() -> None:
     assert not undocumented, f"packages without a docstring saying what they own: {undocumented}"
 
 
-def test_no_import_circle_between_modules() -> None:
-    """Module-level imports between the package's modules form no cycle (imports inside functions are lazy
-    by design and not counted)."""
-    names = {".".join(("scribbleseg", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__"): p
-             for p in SOURCES}
+def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import that runs or is read at module level: inside ``if`` (``if TYPE_CHECKING:`` included: a
+    type checker follows it, and a circle there is a circle of the design), ``try``, ``with`` and class
+    bodies too; imports inside functions are lazy by design and not counted."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def module_names(package: Path = PACKAGE) -> dict[str, Path]:
+    """Dotted module name -> file for every module of the package rooted at ``package``."""
+    return {".".join((package.name, *p.relative_to(package).with_suffix("").parts)).removesuffix(".__init__"): p
+            for p in sorted(package.rglob("*.py"))}
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports at module level (see :func:`_module_level_imports`)."""
+    names = module_names(package)
     graph: dict[str, set[str]] = {}
     for name, path in names.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        package_parts = ["scribbleseg", *path.relative_to(PACKAGE).parts[:-1]]
+        package_parts = [package.name, *path.relative_to(package).parts[:-1]]
         targets = set()
-        for node in tree.body:
-            nodes = [node]
-            if isinstance(node, ast.If):  # ``if TYPE_CHECKING:`` blocks are not run
-                continue
-            for sub in nodes:
-                modules = []
-                if isinstance(sub, ast.Import):
-                    modules = [alias.name for alias in sub.names]
-                elif isinstance(sub, ast.ImportFrom):
-                    base = (".".join(package_parts[: len(package_parts) - sub.level + 1] + ([sub.module] if sub.module else []))
-                            if sub.level else (sub.module or ""))
-                    modules = [base] + [f"{base}.{alias.name}" for alias in sub.names]
-                targets |= {m for m in modules if m in names and m != name}
+        for node in _module_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                base = (".".join(package_parts[: len(package_parts) - node.level + 1] + ([node.module] if node.module else []))
+                        if node.level else (node.module or ""))
+                modules = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            targets |= {m for m in modules if m in names and m != name}
         graph[name] = targets
+    return graph
+
+
+def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (``[a, b, a]``), or ``None``."""
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -209,8 +231,75 @@ def test_no_import_circle_between_modules() -> None:
 
     for start in sorted(graph):
         if start not in state and (cycle := visit(start)):
-            # a package __init__ re-exporting its own modules is no circle: skip parent -> child edges back
-            raise AssertionError("import circle: " + " -> ".join(cycle))
+            return cycle
+    return None
+
+
+def test_no_import_circle_between_modules() -> None:
+    """Module-level imports between the package's modules (``if TYPE_CHECKING:`` ones included) form no cycle."""
+    circle = find_circle(import_graph())
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
+
+
+def test_circle_checker_detects_a_two_module_circle(tmp_path: Path) -> None:
+    """The circle check can fail: ``a`` imports ``b`` and ``b`` imports ``a`` only for type checking, in a
+    copy of the layout under tmp_path; an import inside a function is no edge."""
+    package = tmp_path / "scribbleseg"
+    (package / "methods").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "methods" / "__init__.py").write_text("")
+    (package / "methods" / "a.py").write_text("from scribbleseg.methods.b import B\n")
+    (package / "methods" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from scribbleseg.methods import a\n")
+    (package / "methods" / "c.py").write_text("def lazy():\n    from scribbleseg.methods import d\n")
+    (package / "methods" / "d.py").write_text("from . import c\n")
+    graph = import_graph(package)
+    assert graph["scribbleseg.methods.c"] == set() and "scribbleseg.methods.c" in graph["scribbleseg.methods.d"]
+    assert find_circle(graph) == ["scribbleseg.methods.a", "scribbleseg.methods.b", "scribbleseg.methods.a"]
+    (package / "methods" / "b.py").write_text("B = 1\n")
+    assert find_circle(import_graph(package)) is None
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, sys
+failures = []
+package = sys.argv[1]
+for name in sys.argv[2:]:
+    for loaded in [key for key in sys.modules if key == package or key.startswith(package + ".")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except ImportError as err:
+        failures.append(f"{name}: {type(err).__name__}: {err}")
+print("\\n".join(failures))
+sys.exit(1 if failures else 0)
+"""
+
+
+def modules_failing_first_import(package: Path = PACKAGE) -> str:
+    """The ImportErrors of importing each module of ``package`` first, one fresh interpreter for all
+    (the package is dropped from ``sys.modules`` between imports; torch & co. stay loaded: fast)."""
+    done = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE, package.name, *sorted(module_names(package))],
+                          capture_output=True, text=True, timeout=120, cwd=package.parent)
+    return "" if done.returncode == 0 else done.stdout + done.stderr[-2000:]
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
+    """Each module imported *first* (no module of the package loaded before it, so a circle that a lucky
+    import order hides shows as an ImportError)."""
+    failures = modules_failing_first_import()
+    assert not failures, f"modules that fail to import first:\n{failures}"
+
+
+def test_first_import_check_detects_a_runtime_circle(tmp_path: Path) -> None:
+    """The fresh-interpreter check can fail: two modules of a probe package that import names from each other."""
+    package = tmp_path / "circleprobe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from circleprobe.b import B\nA = 1\n")
+    (package / "b.py").write_text("from circleprobe.a import A\nB = 2\n")
+    failures = modules_failing_first_import(package)
+    assert "circleprobe.a: ImportError" in failures and "circleprobe.b: ImportError" in failures
 
 
 def test_every_torch_load_is_weights_only() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from scribbleseg.errors import ConfigError, DataError
-from scribbleseg.methods.contract import Evidence
+from scribbleseg.methods.inference_types import Evidence
 from scribbleseg.methods.class_sources import (
     FileClassSource,
     NoClassSource,

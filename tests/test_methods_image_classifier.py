@@ -12,6 +12,8 @@ from scribbleseg.methods import (
     ImageClassification,
     ImageClassifierSettings,
     PartialCEMethod,
+    SegmentationMethod,
+    StepResult,
     TrainBatch,
     check_source_fits,
     default_class_source,
@@ -176,3 +178,39 @@ def test_classifier_fits_resnet_and_deeplab_decoders(decoder, features):
     result.loss.backward()
     assert torch.isfinite(result.loss) and classifier.head.linear.weight.grad.abs().sum() > 0
     assert method.eval().infer(torch.zeros(1, 3, 32, 32)).image_logits.shape == (1, K)
+
+
+class _BareMethod(SegmentationMethod):
+    """A method that knows nothing about the image classifier: its own loss is the basic map's mean."""
+
+    method_name = "bare"
+
+    def own_loss_names(self):
+        return ("total",)
+
+    def own_step(self, network, batch, iteration):
+        return StepResult(loss=network.basic.mean(), parts={})
+
+
+def test_the_base_adds_the_classifier_loss_to_a_method_that_never_names_it():
+    torch.manual_seed(0)
+    encoder = tiny_mit()
+    head = SegFormerHead(encoder.out_channels, num_classes=K, embed_dim=16, dropout=0.0)
+    classifier = ImageClassification(ImageClassifierSettings(lambda_cls=1.0), encoder.out_channels,
+                                     head.feature_channels, K)
+    method = _BareMethod(encoder, head, K, classifier=classifier)
+    batch = toy_batch()
+    result = method.training_step(batch, 0)
+    assert method.loss_names() == ("total", "cls") and set(result.parts) == {"total", "cls"}
+    network = method.run_network(batch.images)
+    want = network.basic.mean() + classifier.training_loss(network, batch)
+    torch.testing.assert_close(result.loss.detach(), want.detach())
+    torch.testing.assert_close(result.parts["total"], want.detach())
+    bare = _BareMethod(encoder, head, K).training_step(batch, 0)
+    assert set(bare.parts) == {"total"}
+
+
+@pytest.mark.parametrize("composed", ["training_step", "loss_names"])
+def test_a_method_cannot_override_the_composed_training_calls(composed):
+    with pytest.raises(TypeError, match=f"overrides {composed}"):
+        type("Forgetful", (_BareMethod,), {composed: lambda self, *args: None})

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from scribbleseg.errors import ConfigError
 from scribbleseg.methods import TrainBatch, parse_class_source, partial_cross_entropy
 from scribbleseg.methods.class_sources import ClassSource
-from scribbleseg.methods.contract import Evidence
+from scribbleseg.methods.inference_types import Evidence
 from scribbleseg.models import MixTransformer, SegFormerHead
 from scribbleseg.pfa import PFAMethod, PFASettings, Phase, phase_for
 

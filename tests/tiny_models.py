@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from scribbleseg.engine.config.schema import ModelConfig
-from scribbleseg.models.network_settings import MiTBackbone, MiTDims, SegFormerDecoder
+from scribbleseg.models.heads.segformer_family import SegFormerDecoder
+from scribbleseg.models.mit.family import MiTBackbone, MiTDims
 
 
 def tiny_model_config(embed_dims=(8, 16, 32, 64), num_heads=(1, 1, 2, 4), embed_dim: int = 16,

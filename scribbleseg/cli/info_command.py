@@ -8,6 +8,8 @@ given input size, then the shapes of the four stage maps, the fused features F a
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,26 +28,31 @@ def parse_strides(text: str) -> tuple[int, int, int, int]:
     return values  # type: ignore[return-value]
 
 
-DECODERS = ("segformer", "deeplabv2", "deeplabv3plus")  # --head names, the decoder settings' type tags
+def _family_options(settings: Any, options: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """The command-line options this settings class has a field for (each parsed only then)."""
+    return {key: value() for key, value in options.items() if key in settings.model_fields}
 
 
 def backbone_settings(name: str, strides: str, output_stride: int):  # type: ignore[no-untyped-def]
-    """MiT settings for ``mit_b*`` names, ResNet settings for ``resnet*`` names."""
-    from scribbleseg.models.network_settings import MiTBackbone, ResNetBackbone
+    """Settings of the declared backbone family whose type starts ``name`` (``resnet101`` -> resnet; the
+    default family otherwise: ``mit_b1``, ``b1``), with the options its settings have (MiT ``--strides``,
+    ResNet ``--output-stride``)."""
+    from scribbleseg.models.families import BACKBONES
 
-    if name.strip().lower().replace("-", "").replace("_", "").startswith("resnet"):
-        return ResNetBackbone.build(name=name, output_stride=output_stride)
-    return MiTBackbone.build(name=name, strides=parse_strides(strides))
+    family = next((f for f in BACKBONES.values() if f.claims(name)), next(iter(BACKBONES.values())))
+    options = _family_options(family.settings, {"strides": lambda: parse_strides(strides),
+                                                "output_stride": lambda: output_stride})
+    return family.settings.build(name=name, **options)
 
 
 def decoder_settings(name: str, embed_dim: int):  # type: ignore[no-untyped-def]
-    """Settings of the decoder called ``name`` (``--embed-dim`` sets SegFormer's width)."""
-    from scribbleseg.models.network_settings import DeepLabV2Decoder, DeepLabV3PlusDecoder, SegFormerDecoder
+    """Settings of the declared decoder family called ``name`` (``--embed-dim`` sets SegFormer's width)."""
+    from scribbleseg.models.families import DECODERS
 
-    kind = dict(zip(DECODERS, (SegFormerDecoder, DeepLabV2Decoder, DeepLabV3PlusDecoder))).get(name.strip().lower())
-    if kind is None:
+    family = DECODERS.get(name.strip().lower())
+    if family is None:
         raise ConfigError(f"--head must be one of {', '.join(DECODERS)}, got {name!r}")
-    return kind.build(embed_dim=embed_dim) if kind is SegFormerDecoder else kind.build()
+    return family.settings.build(**_family_options(family.settings, {"embed_dim": lambda: embed_dim}))
 
 
 def info(

@@ -1,5 +1,6 @@
-"""scribbleseg.methods: the contract between the engine and a training method, and the pieces every
-method shares (partial cross-entropy, regularisers such as the Gated CRF loss, class sources).
+"""scribbleseg.methods: the contract between the engine and a training method (the base class in
+``contract``, its records in ``training_types`` / ``inference_types``), and the pieces every method shares
+(partial cross-entropy, regularisers such as the Gated CRF loss, the image classifier, class sources).
 
 Layer: imports ``scribbleseg.models`` (and ``errors`` / ``atomic_files``) only; ``scribbleseg.pfa``
 builds PFA on top of it and the engine drives every method through it (docs/ARCHITECTURE.md).
@@ -18,27 +19,16 @@ from scribbleseg.methods.class_sources import (
     default_min_pixels,
     parse_class_source,
 )
-from scribbleseg.methods.contract import (
-    BASIC_HEAD,
-    CLASSIFIER_LOSS,
-    TOTAL_LOSS,
-    ClassChooser,
-    Evidence,
-    HeadInfo,
-    NetworkOutput,
-    Prediction,
-    SegmentationMethod,
-    StateSnapshot,
-    StepResult,
-    TrainBatch,
-)
+from scribbleseg.methods.contract import SegmentationMethod
 from scribbleseg.methods.gated_crf import GatedCRFKernel, GatedCRFSettings, default_kernels, gated_crf_loss
 from scribbleseg.methods.gated_crf_regulariser import GatedCRFRegulariser
-from scribbleseg.methods.image_classification import ImageClassification, ImageClassifierSettings
+from scribbleseg.methods.image_classification import CLASSIFIER_LOSS, ImageClassification, ImageClassifierSettings
+from scribbleseg.methods.inference_types import BASIC_HEAD, ClassChooser, Evidence, HeadInfo, Prediction
 from scribbleseg.methods.logit_resizing import upsample_logits
 from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.pce_method import PartialCEMethod
 from scribbleseg.methods.regularisers import Regulariser, add_regularisers
+from scribbleseg.methods.training_types import TOTAL_LOSS, NetworkOutput, StateSnapshot, StepResult, TrainBatch
 
 __all__ = [
     "BASIC_HEAD",

@@ -28,9 +28,16 @@ mask, a :data:`ClassChooser` that picks it from the :class:`Evidence` of the bas
 class sources: oracle labels, prediction-map threshold, file, image classifier), or ``None`` (no class
 information: such heads are not computed and the engine reports the basic prediction for them).
 
-Image classifier: a method built with ``classifier=`` (:class:`~scribbleseg.methods.image_classification.ImageClassification`)
-adds ``lambda_cls * BCE`` (loss part ``"cls"``) to its training loss through :meth:`SegmentationMethod.add_classifier_loss`
-and returns image-level logits at inference (:attr:`Prediction.image_logits`, :attr:`Evidence.image_logits`),
+The records (``TrainBatch``, ``NetworkOutput``, ``StepResult``, ``StateSnapshot``; ``HeadInfo``,
+``Evidence``, ``ClassChooser``, ``Prediction``) live in :mod:`scribbleseg.methods.training_types` and
+:mod:`scribbleseg.methods.inference_types`; this module holds only the base class.
+
+A subclass implements :meth:`SegmentationMethod.own_loss_names` and :meth:`SegmentationMethod.own_step`
+(its own loss on one forward of the network); the base's :meth:`SegmentationMethod.training_step` runs
+the network, calls ``own_step`` and adds what every method shares. Image classifier: a method built with
+``classifier=`` (:class:`~scribbleseg.methods.image_classification.ImageClassification`) gets
+``lambda_cls * BCE`` (loss part ``"cls"``) added to its loss by the base, so no method can forget it, and
+returns image-level logits at inference (:attr:`Prediction.image_logits`, :attr:`Evidence.image_logits`),
 which the class source ``head`` thresholds.
 """
 
@@ -38,154 +45,27 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from scribbleseg.errors import ConfigError
+from scribbleseg.methods.image_classification import CLASSIFIER_LOSS, ImageClassification
+from scribbleseg.methods.inference_types import BASIC_HEAD, ClassChooser, Evidence, HeadInfo, Prediction
+from scribbleseg.methods.training_types import TOTAL_LOSS, NetworkOutput, StateSnapshot, StepResult, TrainBatch
 
-if TYPE_CHECKING:
-    from scribbleseg.methods.image_classification import ImageClassification
-
-BASIC_HEAD = "basic"
-TOTAL_LOSS = "total"
-CLASSIFIER_LOSS = "cls"
-
-
-@dataclass
-class TrainBatch:
-    """One training batch.
-
-    Attributes:
-        images: ``[N, 3, H, W]`` float, normalised crops.
-        scribbles: ``[N, H, W]`` int64 class ids, ``ignore_index`` = unlabeled.
-        crop_classes: ``[N, K]`` bool, classes with a scribbled pixel inside the crop.
-        image_classes: ``[N, K]`` bool, classes scribbled anywhere in the whole image (image-level
-            labels; equal to ``crop_classes`` when the data set cannot tell).
-        valid: ``[N, H, W]`` bool, False where the crop shows no image (padding, rotation corners), or
-            ``None`` (all valid).
-    """
-
-    images: Tensor
-    scribbles: Tensor
-    crop_classes: Tensor
-    image_classes: Tensor
-    valid: Tensor | None = None
-
-    @classmethod
-    def from_loader(cls, batch: dict[str, Tensor]) -> "TrainBatch":
-        """From a collated batch of the data layer's ``ScribbleDataset`` items."""
-        return cls(batch["image"], batch["scribble"], batch["crop_classes"], batch["image_classes"],
-                   batch.get("valid"))
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "TrainBatch":
-        """The same batch on ``device``."""
-        moved = {item.name: getattr(self, item.name) for item in fields(self)}
-        return TrainBatch(**{name: None if value is None else value.to(device, non_blocking=non_blocking)
-                             for name, value in moved.items()})
-
-
-@dataclass
-class NetworkOutput:
-    """One forward of encoder and decoder.
-
-    Attributes:
-        stages: the encoder's stage maps, stage 1 first (``[N, C_i, H_i, W_i]``).
-        features: fused features ``F [N, D, h, w]``.
-        basic: basic logits ``[N, K, h, w]``.
-    """
-
-    stages: Sequence[Tensor]
-    features: Tensor
-    basic: Tensor
-
-
-@dataclass
-class StepResult:
-    """What :meth:`SegmentationMethod.training_step` returns.
-
-    Attributes:
-        loss: the total loss, a scalar with its graph.
-        parts: detached scalars, one per name of :meth:`SegmentationMethod.loss_names` (``"total"`` first).
-        phase: the method's training phase at this step (``None`` for methods without phases).
-        outputs: head -> ``[N, K, h, w]`` logits computed in this step (for inspection and tests).
-    """
-
-    loss: Tensor
-    parts: dict[str, Tensor]
-    phase: str | None = None
-    outputs: dict[str, Tensor] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HeadInfo:
-    """One prediction head of a method.
-
-    Attributes:
-        name: the head's name (``"basic"`` is the un-augmented prediction every method has).
-        description: one line for tables and help texts.
-        uses_classes: the head needs the image-level class set (see the module docstring).
-        unavailable: why the head cannot run with this model now, or ``None``.
-    """
-
-    name: str
-    description: str
-    uses_classes: bool = False
-    unavailable: str | None = None
-
-
-@dataclass
-class Evidence:
-    """What a class chooser may look at: the basic pass of a batch.
-
-    Attributes:
-        basic: ``[N, K, h, w]`` basic logits.
-        image_logits: ``[N, K]`` logits of the method's image-level classifier, or ``None``.
-        pixel_counts: ``[N, K]`` int64 arg-max pixel counts of the basic prediction at full image
-            resolution, when the caller counted them (sliding-window inference of a large image, where
-            ``basic`` is only a subsampled summary); ``None``: count on ``basic`` itself.
-    """
-
-    basic: Tensor
-    image_logits: Tensor | None = None
-    pixel_counts: Tensor | None = None
-
-
-ClassChooser = Callable[[Evidence], "Tensor | None"]
-
-
-@dataclass
-class Prediction:
-    """What :meth:`SegmentationMethod.infer` returns.
-
-    Attributes:
-        logits: head -> ``[N, K, h, w]`` logits; class-dependent heads are missing when no class set
-            was available.
-        present: ``[N, K]`` bool class set used by the class-dependent heads, or ``None``.
-        image_logits: ``[N, K]`` image-level classifier logits, or ``None``.
-    """
-
-    logits: dict[str, Tensor]
-    present: Tensor | None = None
-    image_logits: Tensor | None = None
-
-
-@dataclass
-class StateSnapshot:
-    """Copies of every buffer of a method (see :meth:`SegmentationMethod.snapshot`)."""
-
-    tensors: list[Tensor] = field(default_factory=list)
+#: What a subclass implements instead of overriding (the base composes them with the shared terms).
+_TEMPLATE_METHODS = {"training_step": "own_step", "loss_names": "own_loss_names"}
 
 
 class SegmentationMethod(nn.Module, ABC):
     """Base of every method: an encoder + decoder (``encoder``, ``head``) and the contract above.
 
-    Subclasses set :attr:`method_name` and implement :meth:`loss_names` and :meth:`training_step`;
-    methods with more heads than ``basic`` override :meth:`heads` and :meth:`infer_heads`. A subclass
-    that accepts a ``classifier`` calls :meth:`add_classifier_loss` in its training step and lists
-    :meth:`classifier_loss_names` in its loss names.
+    Subclasses set :attr:`method_name` and implement :meth:`own_loss_names` and :meth:`own_step`; they may
+    not override :meth:`training_step` or :meth:`loss_names` (a ``TypeError`` at class creation), which
+    add the image classifier's term around them. Methods with more heads than ``basic`` override
+    :meth:`heads` and :meth:`infer_heads`.
 
     Args:
         encoder: backbone, ``encoder(images [N, 3, H, W]) -> 4 stage maps``.
@@ -202,8 +82,15 @@ class SegmentationMethod(nn.Module, ABC):
     #: :meth:`traceable`.
     static_shapes: bool = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for composed, own in _TEMPLATE_METHODS.items():
+            if composed in cls.__dict__:
+                raise TypeError(f"{cls.__name__} overrides {composed}; implement {own} instead (the base adds "
+                                "the image classifier's loss around it)")
+
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, ignore_index: int = 255,
-                 classifier: "ImageClassification | None" = None) -> None:
+                 classifier: ImageClassification | None = None) -> None:
         super().__init__()
         if num_classes < 1:
             raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
@@ -233,12 +120,32 @@ class SegmentationMethod(nn.Module, ABC):
 
     # ---------------------------------------------------------------------------------- training
     @abstractmethod
-    def loss_names(self) -> tuple[str, ...]:
-        """Names of the loss parts :meth:`training_step` reports, ``"total"`` first (fixed per model)."""
+    def own_loss_names(self) -> tuple[str, ...]:
+        """Names of the loss parts :meth:`own_step` reports, ``"total"`` first (fixed per model)."""
 
     @abstractmethod
+    def own_step(self, network: NetworkOutput, batch: TrainBatch, iteration: int) -> StepResult:
+        """The method's own loss on one forward ``network`` of ``batch.images`` at 0-based ``iteration``.
+
+        ``parts`` holds the detached values of :meth:`own_loss_names` (``"total"`` may be left out: the
+        base sets it).
+        """
+
+    def loss_names(self) -> tuple[str, ...]:
+        """:meth:`own_loss_names`, then ``"cls"`` when the method carries an image classifier."""
+        return self.own_loss_names() + ((CLASSIFIER_LOSS,) if self.image_classifier is not None else ())
+
     def training_step(self, batch: TrainBatch, iteration: int) -> StepResult:
-        """One training forward at 0-based ``iteration``; the caller runs ``result.loss.backward()``."""
+        """One training forward: the network, the method's :meth:`own_step`, plus the image classifier's
+        weighted BCE (detached in ``parts["cls"]``); the caller runs ``result.loss.backward()``."""
+        network = self.run_network(batch.images)
+        result = self.own_step(network, batch, iteration)
+        if self.image_classifier is not None:
+            term = self.image_classifier.training_loss(network, batch)
+            result.parts[CLASSIFIER_LOSS] = term.detach()
+            result.loss = result.loss + term
+        result.parts[TOTAL_LOSS] = result.loss.detach()
+        return result
 
     def training_summary(self) -> dict[str, Any]:
         """Extra numbers about the method's state for the training log (none by default)."""
@@ -251,21 +158,6 @@ class SegmentationMethod(nn.Module, ABC):
         same key at every call.
         """
         return {}
-
-    def classifier_loss_names(self) -> tuple[str, ...]:
-        """``("cls",)`` when the method carries an image classifier, else ``()``."""
-        return (CLASSIFIER_LOSS,) if self.image_classifier is not None else ()
-
-    def add_classifier_loss(self, network: NetworkOutput, batch: TrainBatch, loss: Tensor,
-                            parts: dict[str, Tensor]) -> Tensor:
-        """``loss`` plus the image classifier's weighted BCE (its detached value in ``parts["cls"]``)."""
-        classifier = self.image_classifier
-        if classifier is None:
-            return loss
-        logits = classifier.logits(network, batch.valid)
-        term = classifier.loss(logits, classifier.targets(batch.crop_classes, batch.image_classes))
-        parts[CLASSIFIER_LOSS] = term.detach()
-        return loss + term
 
     # --------------------------------------------------------------------------------- inference
     def heads(self) -> dict[str, HeadInfo]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from scribbleseg.methods.contract import TrainBatch
+from scribbleseg.methods.training_types import TrainBatch
 from scribbleseg.methods.gated_crf import GatedCRFSettings, gated_crf_loss
 
 

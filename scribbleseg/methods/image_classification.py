@@ -27,11 +27,13 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from scribbleseg.methods.contract import CLASSIFIER_LOSS, NetworkOutput
+from scribbleseg.methods.training_types import NetworkOutput, TrainBatch
 from scribbleseg.models.heads.image_classifier import ImageClassifierHead, Order, Pooling
 from scribbleseg.models.settings_base import StrictSettings
 
 __all__ = ["CLASSIFIER_LOSS", "ImageClassification", "ImageClassifierSettings"]
+
+CLASSIFIER_LOSS = "cls"
 
 
 class ImageClassifierSettings(StrictSettings):
@@ -57,6 +59,9 @@ class ImageClassifierSettings(StrictSettings):
 
 class ImageClassification(nn.Module):
     """The classifier and its loss: ``logits(network, valid) -> [N, K]``, ``loss(logits, batch targets)``.
+
+    A :class:`~scribbleseg.methods.contract.SegmentationMethod` built with one composes it: the base's
+    training step adds :meth:`training_loss` (loss part :data:`CLASSIFIER_LOSS`) to every method's own loss.
 
     Args:
         settings: the ``classifier`` section.
@@ -84,6 +89,11 @@ class ImageClassification(nn.Module):
     def targets(self, crop_classes: Tensor, image_classes: Tensor) -> Tensor:
         """``[N, K]`` bool training targets (``settings.targets``)."""
         return image_classes if self.settings.targets == "image" else crop_classes
+
+    def training_loss(self, network: NetworkOutput, batch: TrainBatch) -> Tensor:
+        """The weighted BCE of one training forward (scalar with graph; padding excluded via ``batch.valid``)."""
+        logits = self.logits(network, batch.valid)
+        return self.loss(logits, self.targets(batch.crop_classes, batch.image_classes))
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         """``lambda_cls * BCE`` (float32 scalar with graph), mean over the ``N x K`` entries."""

@@ -1,19 +1,20 @@
 """The partial cross-entropy baseline (PFA paper Tab. 2 "Baseline"): encoder + decoder, pCE on the
 scribbled pixels, optionally plus regularisers such as the Gated CRF loss (``pce + gated_crf``) and the
-built-in image classifier (``cls``)."""
+built-in image classifier (``cls``); :data:`PCE` declares the family (``method: pce``, no settings section)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from torch import nn
 
-from scribbleseg.methods.contract import BASIC_HEAD, TOTAL_LOSS, SegmentationMethod, StepResult, TrainBatch
+from scribbleseg.methods.contract import SegmentationMethod
+from scribbleseg.methods.declarations import MethodFamily
+from scribbleseg.methods.image_classification import ImageClassification
+from scribbleseg.methods.inference_types import BASIC_HEAD
 from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.regularisers import Regulariser, add_regularisers
-
-if TYPE_CHECKING:
-    from scribbleseg.methods.image_classification import ImageClassification
+from scribbleseg.methods.training_types import TOTAL_LOSS, NetworkOutput, StepResult, TrainBatch
 
 
 class PartialCEMethod(SegmentationMethod):
@@ -27,22 +28,21 @@ class PartialCEMethod(SegmentationMethod):
     method_name = "pce"
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, ignore_index: int = 255,
-                 regularisers: Sequence[Regulariser] = (), classifier: "ImageClassification | None" = None) -> None:
+                 regularisers: Sequence[Regulariser] = (), classifier: ImageClassification | None = None) -> None:
         super().__init__(encoder, head, num_classes, ignore_index, classifier)
         self.regularisers = list(regularisers)
 
-    def loss_names(self) -> tuple[str, ...]:
-        """``total``, ``pce``, one per regulariser and ``cls`` with an image classifier."""
-        return ((TOTAL_LOSS, "pce") + tuple(regulariser.name for regulariser in self.regularisers)
-                + self.classifier_loss_names())
+    def own_loss_names(self) -> tuple[str, ...]:
+        """``total``, ``pce`` and one per regulariser (the base adds ``cls`` with an image classifier)."""
+        return (TOTAL_LOSS, "pce") + tuple(regulariser.name for regulariser in self.regularisers)
 
-    def training_step(self, batch: TrainBatch, iteration: int) -> StepResult:
-        """pCE on the basic prediction of the crops (plus the regularisers and the classifier's BCE)."""
-        network = self.run_network(batch.images)
+    def own_step(self, network: NetworkOutput, batch: TrainBatch, iteration: int) -> StepResult:
+        """pCE on the basic prediction of the crops plus the regularisers (the base adds the classifier's BCE)."""
         basic = network.basic
         pce = partial_cross_entropy(basic, batch.scribbles, self.ignore_index)
         parts = {"pce": pce.detach()}
         loss = add_regularisers(self.regularisers, basic, batch, iteration, pce, parts)
-        loss = self.add_classifier_loss(network, batch, loss, parts)
-        parts[TOTAL_LOSS] = loss.detach()
         return StepResult(loss=loss, parts=parts, outputs={BASIC_HEAD: basic})
+
+
+PCE = MethodFamily(PartialCEMethod)

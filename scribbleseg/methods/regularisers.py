@@ -11,7 +11,7 @@ from typing import Protocol, Sequence
 
 from torch import Tensor
 
-from scribbleseg.methods.contract import TrainBatch
+from scribbleseg.methods.training_types import TrainBatch
 
 
 class Regulariser(Protocol):

@@ -1,5 +1,6 @@
 """PFA, prototype-based feature augmentation (Chan et al., ICML 2024), as a method behind the engine's
-contract (:mod:`scribbleseg.methods.contract`).
+contract (:mod:`scribbleseg.methods.contract`), declared for the config and the method factory in
+:mod:`scribbleseg.pfa.family` (``method: pfa``, section ``pfa``).
 
 Equation map (see docs/pfa.md): eq. (1)-(3) ``extract_local_prototypes``; eq. (4)-(5)
 ``PrototypeMemoryBank.update``; eq. (6)-(8) ``PrototypeAugmenter``; eq. (9)

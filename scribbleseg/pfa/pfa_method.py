@@ -20,22 +20,18 @@ maps / allowed prototypes (one read, reused) and the bank stops early (a check f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from scribbleseg.errors import ConfigError
-from scribbleseg.methods.contract import (
-    BASIC_HEAD,
-    TOTAL_LOSS,
-    HeadInfo,
-    SegmentationMethod,
-    StepResult,
-    TrainBatch,
-)
+from scribbleseg.methods.contract import SegmentationMethod
+from scribbleseg.methods.image_classification import ImageClassification
+from scribbleseg.methods.inference_types import BASIC_HEAD, HeadInfo
 from scribbleseg.methods.partial_ce import partial_cross_entropy
 from scribbleseg.methods.regularisers import Regulariser, add_regularisers
+from scribbleseg.methods.training_types import TOTAL_LOSS, NetworkOutput, StepResult, TrainBatch
 from scribbleseg.pfa.augmenter import EmbeddedFeatures, PrototypeAugmenter
 from scribbleseg.pfa.confidence import confidence_map
 from scribbleseg.pfa.global_start import bank_ready, filled_slot_mask, stall_deadline, stall_message
@@ -45,9 +41,6 @@ from scribbleseg.pfa.memory_bank import PrototypeMemoryBank
 from scribbleseg.pfa.phases import Phase, phase_for, prototypes_active
 from scribbleseg.pfa.settings import PFASettings
 from scribbleseg.pfa.sync_policy import count_bound
-
-if TYPE_CHECKING:
-    from scribbleseg.methods.image_classification import ImageClassification
 
 LOCAL_HEAD = "local"
 GLOBAL_HEAD = "global"
@@ -67,7 +60,7 @@ class PFAMethod(SegmentationMethod):
 
     def __init__(self, encoder: nn.Module, head: nn.Module, num_classes: int, settings: PFASettings | None = None,
                  ignore_index: int = 255, regularisers: Sequence[Regulariser] = (),
-                 classifier: "ImageClassification | None" = None) -> None:
+                 classifier: ImageClassification | None = None) -> None:
         super().__init__(encoder, head, num_classes, ignore_index, classifier)
         self.settings = settings if settings is not None else PFASettings()
         if self.settings.background_index >= num_classes:
@@ -215,10 +208,9 @@ class PFAMethod(SegmentationMethod):
         needs_bank = iteration >= settings.warmup_iters and settings.use_global
         return phase_for(iteration, self.global_phase_started() if needs_bank else False, settings)
 
-    def loss_names(self) -> tuple[str, ...]:
-        """``total``, ``pce``, ``con_local``, ``con_global``, one per regulariser, ``cls`` with a classifier."""
-        return (PFA_LOSSES + tuple(regulariser.name for regulariser in self.regularisers)
-                + self.classifier_loss_names())
+    def own_loss_names(self) -> tuple[str, ...]:
+        """``total``, ``pce``, ``con_local``, ``con_global`` and one per regulariser (the base adds ``cls``)."""
+        return PFA_LOSSES + tuple(regulariser.name for regulariser in self.regularisers)
 
     def training_loss(self, outputs: dict[str, Tensor], batch: TrainBatch, phase: Phase,
                       iteration: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
@@ -258,15 +250,14 @@ class PFAMethod(SegmentationMethod):
         parts[TOTAL_LOSS] = loss.detach()
         return loss, parts
 
-    def training_step(self, batch: TrainBatch, iteration: int) -> StepResult:
-        """One training forward in the authors' order; the caller does ``result.loss.backward()``.
+    def own_step(self, network: NetworkOutput, batch: TrainBatch, iteration: int) -> StepResult:
+        """One training step in the authors' order on the forward ``network`` (the base adds the classifier).
 
         The class set of each image is ``batch.crop_classes`` (the classes scribbled in the crop) or, with
         ``pfa.present_from=image``, ``batch.image_classes`` (scribbled anywhere in the image, as the released
         code). After warm-up the local prototypes of the batch update the bank *before* the phase is
         decided, so the step that fills the bank already uses it.
         """
-        network = self.run_network(batch.images)
         features, basic = network.features, network.basic
         outputs = {BASIC_HEAD: basic}
         present = self.prepare_present(
@@ -287,8 +278,6 @@ class PFAMethod(SegmentationMethod):
         else:
             phase = Phase.WARMUP
         loss, parts = self.training_loss(outputs, batch, phase, iteration)
-        loss = self.add_classifier_loss(network, batch, loss, parts)  # unchanged without a classifier
-        parts[TOTAL_LOSS] = loss.detach()
         return StepResult(loss=loss, parts=parts, phase=phase.value, outputs=outputs)
 
     def training_summary(self) -> dict[str, Any]:

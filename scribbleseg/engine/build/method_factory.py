@@ -1,32 +1,24 @@
-"""Build the configured method (``pce`` | ``pfa``) on the configured network, from an experiment config.
+"""Build the configured method (``pce`` | ``pfa`` | ...) on the configured network, from an experiment config.
 
 ``build_method(cfg, num_classes)``: backbone and decoder from ``model`` (one construction path,
-:mod:`scribbleseg.models.network_builders`), the encoder's pretrained weights, then the method from the
-dict :data:`METHOD_BUILDERS`. :func:`model_descriptor` is what a checkpoint records to check later that
-it fits a config. To add a method: a :class:`~scribbleseg.methods.SegmentationMethod` subclass, a
-builder here, and its name in ``ExperimentConfig.method``.
+:mod:`scribbleseg.models.network_builders`), the encoder's pretrained weights, the regularisers and the
+image classifier, then the method through its declared family
+(:data:`~scribbleseg.engine.config.method_table.METHODS`). :func:`model_descriptor` is what a checkpoint
+records to check later that it fits a config.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
+from scribbleseg.engine.config.method_table import METHODS
 from scribbleseg.engine.config.schema import ExperimentConfig, ModelConfig
 from scribbleseg.data import IMAGENET_MEAN, IMAGENET_STD
-from scribbleseg.methods import (
-    GatedCRFRegulariser,
-    ImageClassification,
-    PartialCEMethod,
-    Regulariser,
-    SegmentationMethod,
-)
+from scribbleseg.methods import GatedCRFRegulariser, ImageClassification, Regulariser, SegmentationMethod
 from scribbleseg.models import load_encoder_weights
 from scribbleseg.models.network_builders import build_backbone, build_decoder
-from scribbleseg.pfa import PFAMethod
-
-MethodBuilder = Callable[[ExperimentConfig, nn.Module, nn.Module, int, int], SegmentationMethod]
 
 
 def build_network(model_cfg: ModelConfig, num_classes: int, load_pretrained: bool = True) -> tuple[nn.Module, nn.Module]:
@@ -53,28 +45,20 @@ def build_classifier(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module,
     return ImageClassification(cfg.classifier, tuple(encoder.out_channels), int(head.feature_channels), num_classes)
 
 
-def _build_pce(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_classes: int,
-               ignore_index: int) -> SegmentationMethod:
-    return PartialCEMethod(encoder, head, num_classes, ignore_index=ignore_index,
-                           regularisers=build_regularisers(cfg),
-                           classifier=build_classifier(cfg, encoder, head, num_classes))
-
-
-def _build_pfa(cfg: ExperimentConfig, encoder: nn.Module, head: nn.Module, num_classes: int,
-               ignore_index: int) -> SegmentationMethod:
-    return PFAMethod(encoder, head, num_classes, settings=cfg.pfa, ignore_index=ignore_index,
-                     regularisers=build_regularisers(cfg),
-                     classifier=build_classifier(cfg, encoder, head, num_classes))
-
-
-METHOD_BUILDERS: dict[str, MethodBuilder] = {"pce": _build_pce, "pfa": _build_pfa}
+def method_settings(cfg: ExperimentConfig) -> Any:
+    """The settings section of ``cfg.method`` (``cfg.pfa`` for pfa), or ``None`` for a method without one."""
+    section = METHODS[cfg.method].section
+    return None if section is None else getattr(cfg, section)
 
 
 def build_method(cfg: ExperimentConfig, num_classes: int, load_pretrained: bool = True,
                  ignore_index: int = 255) -> SegmentationMethod:
     """A fresh method of ``cfg.method`` for ``num_classes`` classes (``ignore_index`` = unscribbled)."""
     encoder, head = build_network(cfg.model, num_classes, load_pretrained)
-    return METHOD_BUILDERS[cfg.method](cfg, encoder, head, num_classes, ignore_index)
+    regularisers = build_regularisers(cfg)
+    classifier = build_classifier(cfg, encoder, head, num_classes)
+    return METHODS[cfg.method].build(encoder, head, num_classes, method_settings(cfg), ignore_index=ignore_index,
+                                     regularisers=regularisers, classifier=classifier)
 
 
 def settings_for_run(cfg: ExperimentConfig, total_steps: int, length: str) -> ExperimentConfig:
@@ -95,8 +79,9 @@ def model_descriptor(cfg: ExperimentConfig) -> dict[str, Any]:
         "backbone": cfg.model.backbone.architecture(),
         "decoder": cfg.model.decoder.architecture(),
     }
-    if cfg.method == "pfa":
-        descriptor["pfa"] = cfg.pfa.architecture()
+    settings = method_settings(cfg)
+    if settings is not None:
+        descriptor[METHODS[cfg.method].section] = settings.architecture()
     if cfg.classifier is not None:  # absent key = no classifier, as in checkpoints written before it existed
         descriptor["classifier"] = cfg.classifier.architecture()
     return descriptor

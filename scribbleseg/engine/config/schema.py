@@ -1,8 +1,9 @@
 """The experiment config schema: one pydantic model per YAML section, every section strict.
 
-Sections: ``name``, ``method`` (``pce`` | ``pfa``), ``data``, ``model`` (``backbone`` and ``decoder``
-discriminated by ``type``, from :mod:`scribbleseg.models.network_settings`), ``pfa`` (the method's own
-:class:`~scribbleseg.pfa.PFASettings`), ``gated_crf`` (:class:`~scribbleseg.methods.GatedCRFSettings`,
+Sections: ``name``, ``method`` (a name of :data:`~scribbleseg.engine.config.method_table.METHODS`), ``data``,
+``model`` (``backbone`` and ``decoder`` discriminated by ``type``, from
+:mod:`scribbleseg.models.network_settings`), one section per declared method with settings (``pfa``: the
+method's own :class:`~scribbleseg.pfa.PFASettings`), ``gated_crf`` (:class:`~scribbleseg.methods.GatedCRFSettings`,
 a regulariser any method adds; ``null`` = off), ``classifier``
 (:class:`~scribbleseg.methods.ImageClassifierSettings`, the built-in multi-label image classifier any method
 can train jointly; ``null`` = off, the default, so configs and checkpoints without it keep their meaning),
@@ -17,15 +18,15 @@ import re
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from scribbleseg.engine.config.method_table import DEFAULT_METHOD, METHODS
 from scribbleseg.methods import BASIC_HEAD, GatedCRFSettings, ImageClassifierSettings
-from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, MiTBackbone, SegFormerDecoder
-from scribbleseg.pfa import PFASettings
+from scribbleseg.models.network_settings import BackboneSettings, DecoderSettings, DEFAULT_BACKBONE, DEFAULT_DECODER
 
 RUN_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 CLASS_SOURCE_PATTERN = r"^(oracle|none|head(:[0-9.eE+-]+)?|threshold(:\d+)?|file:.+)$"
-METHODS = ("pce", "pfa")
+MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # 'pce' | 'pfa', in the table's order
 
 
 class StrictModel(BaseModel):
@@ -75,8 +76,8 @@ class DataConfig(StrictModel):
 class ModelConfig(StrictModel):
     """The network: backbone and decoder settings (by ``type``), pretrained encoder weights."""
 
-    backbone: BackboneSettings = Field(default_factory=MiTBackbone)
-    decoder: DecoderSettings = Field(default_factory=SegFormerDecoder)
+    backbone: BackboneSettings = Field(default_factory=DEFAULT_BACKBONE)
+    decoder: DecoderSettings = Field(default_factory=DEFAULT_DECODER)
     pretrained: str | None = Field(None, description="encoder weights: a file, a folder or a Hugging Face "
                                                       "Hub id (e.g. nvidia/mit-b1)")
     freeze_encoder_norms: bool = Field(False, description="no gradient into the encoder's normalisation "
@@ -182,14 +183,25 @@ class EvalConfig(StrictModel):
         return any(spec.partition(":")[0] == "head" for spec in (self.class_source, *self.extra_class_sources))
 
 
-class ExperimentConfig(StrictModel):
-    """One experiment: every knob of data, model, method, optimiser, training and evaluation."""
+class _RunAndNetwork(StrictModel):
+    """The first sections of :class:`ExperimentConfig`: the run's name, the method and its data and network."""
 
     name: str = Field("experiment", description="run name (a plain folder name: runs/<name>)")
-    method: Literal["pce", "pfa"] = "pfa"
+    method: MethodName = DEFAULT_METHOD
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
-    pfa: PFASettings = Field(default_factory=PFASettings, description="used by method pfa")
+
+
+# one section per declared method with settings (``pfa``), after ``model`` as the YAML and checkpoints have them
+_MethodSections = create_model(  # type: ignore[call-overload]
+    "_MethodSections", __base__=_RunAndNetwork,
+    **{family.section: (family.settings, Field(default_factory=family.settings, description=f"used by method {name}"))
+       for name, family in METHODS.items() if family.settings is not None})
+
+
+class ExperimentConfig(_MethodSections):  # type: ignore[misc, valid-type]
+    """One experiment: every knob of data, model, method, optimiser, training and evaluation."""
+
     gated_crf: GatedCRFSettings | None = Field(None, description="the Gated CRF regulariser (any method); "
                                                                  "null = off")
     classifier: ImageClassifierSettings | None = Field(

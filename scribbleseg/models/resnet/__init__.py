@@ -1,4 +1,5 @@
-"""The ResNet-50/101 encoder family (dilated, output stride 8/16/32): blocks, variants and its weight key layouts.
+"""The ResNet-50/101 encoder family (dilated, output stride 8/16/32): blocks, variants, its weight key layouts
+and its declaration (``family.py``: settings, builder, layouts).
 
-May import: models (root modules: stage_settings, weight_init, weights.layouts).
+May import: models (root modules: declarations, settings_base, stage_settings, weight_init, weights.layouts).
 """

@@ -1,13 +1,10 @@
-"""Load pretrained encoder weights from a local file or folder into a :class:`MixTransformer` or :class:`ResNet`.
+"""Load pretrained encoder weights from a local file or folder into an encoder of a declared backbone family.
 
-The encoder's type selects the accepted key layouts (plain state dicts or ones wrapped in
-``{"state_dict": ...}`` / ``{"model": ...}``; a Hugging Face folder with ``model.safetensors``, preferred
-over ``pytorch_model.bin``, or a sharded ``model.safetensors.index.json``):
-
-* MiT (:mod:`scribbleseg.models.mit.weight_key_maps`): NVlabs ImageNet files ``mit_b*.pth``, Hugging Face
-  ``nvidia/mit-b*``, scribbleseg files;
-* ResNet (:mod:`scribbleseg.models.resnet.weight_key_maps`): torchvision ImageNet files
-  ``resnet50-*.pth`` / ``resnet101-*.pth``, Hugging Face ``microsoft/resnet-50`` / ``-101``, scribbleseg files.
+The encoder's family (:data:`~scribbleseg.models.families.BACKBONES`, found by its encoder class) selects
+the accepted key layouts, the ``weight_layouts`` its folder declares (e.g. NVlabs, Hugging Face and
+scribbleseg files for MiT in ``models/mit/weight_key_maps.py``). A file is a plain state dict or one
+wrapped in ``{"state_dict": ...}`` / ``{"model": ...}``; a Hugging Face folder with ``model.safetensors``,
+preferred over ``pytorch_model.bin``, or a sharded ``model.safetensors.index.json``.
 
 Files are read by :func:`~scribbleseg.models.weights.files.read_state_dict` (pickles only with
 ``torch.load(..., weights_only=True)``). Anything that does not fit (missing path, unreadable or
@@ -24,13 +21,12 @@ import torch
 from torch import nn
 
 from scribbleseg.errors import WeightsError
-from scribbleseg.models.mit.mix_transformer import MixTransformer
-from scribbleseg.models.resnet.encoder import ResNet
-from scribbleseg.models.resnet.weight_key_maps import RESNET_LAYOUTS
-from scribbleseg.models.weights.state_dict_check import abbreviate, compare_state_dicts
+from scribbleseg.models.declarations import BackboneFamily
+from scribbleseg.models.families import BACKBONES
 from scribbleseg.models.weights.files import read_state_dict
-from scribbleseg.models.mit.weight_key_maps import MIT_LAYOUTS
-from scribbleseg.models.weights.layouts import ConvertedWeights, KeyLayout, convert_state, detect_layout
+from scribbleseg.models.weights.layouts import ConvertedWeights, convert_state, detect_layout
+from scribbleseg.models.weights.state_dict_check import abbreviate, compare_state_dicts
+
 
 @dataclass(frozen=True)
 class WeightLoadReport:
@@ -53,41 +49,31 @@ def _describe(encoder: nn.Module) -> str:
                     f"depths={getattr(encoder, 'depths', '?')})")
 
 
-@dataclass(frozen=True)
-class _Family:
-    """An encoder class and the checkpoint layouts it accepts."""
-
-    name: str
-    encoder_type: type
-    layouts: tuple[KeyLayout, ...]
-
-
-_FAMILIES = (_Family("MiT", MixTransformer, MIT_LAYOUTS), _Family("ResNet", ResNet, RESNET_LAYOUTS))
 _OPTIONAL_SUFFIX = ".num_batches_tracked"  # BatchNorm's step counter: absent from older torchvision files
 
 
-def _family_of(encoder: nn.Module) -> _Family:
-    for family in _FAMILIES:
-        if isinstance(encoder, family.encoder_type):
+def _family_of(encoder: nn.Module) -> BackboneFamily:
+    for family in BACKBONES.values():
+        if isinstance(encoder, family.encoder):
             return family
-    known = ", ".join(f.encoder_type.__name__ for f in _FAMILIES)
+    known = ", ".join(f.encoder.__name__ for f in BACKBONES.values())
     raise TypeError(f"cannot load encoder weights into a {type(encoder).__name__} (supported: {known})")
 
 
-def _no_layout_error(file: Path, keys: list[str], family: _Family) -> WeightsError:
+def _no_layout_error(file: Path, keys: list[str], family: BackboneFamily) -> WeightsError:
     """The error for a file none of ``family``'s layouts recognises (says so if it fits another family)."""
-    anchors = ", ".join(layout.anchor for layout in family.layouts)
+    anchors = ", ".join(layout.anchor for layout in family.weight_layouts)
     other = ""
-    for candidate in _FAMILIES:
-        found = detect_layout(keys, candidate.layouts) if candidate is not family else None
+    for candidate in BACKBONES.values():
+        found = detect_layout(keys, candidate.weight_layouts) if candidate is not family else None
         if found is not None:
-            other = f" (it holds {candidate.name} weights in {found[0].name} layout)"
+            other = f" (it holds {candidate.display_name} weights in {found[0].name} layout)"
             break
-    return WeightsError(f"{file} holds no {family.name} encoder weights{other}: no key ends in one of "
+    return WeightsError(f"{file} holds no {family.display_name} encoder weights{other}: no key ends in one of "
                         f"{anchors}; first keys: {abbreviate(keys)}")
 
 
-def _fit_to_encoder(converted: ConvertedWeights, encoder: nn.Module, file: Path, family: _Family
+def _fit_to_encoder(converted: ConvertedWeights, encoder: nn.Module, file: Path, family: BackboneFamily
                     ) -> dict[str, torch.Tensor]:
     """The complete state dict to load, or one WeightsError listing mis-shaped, missing, unexpected keys.
 
@@ -102,9 +88,9 @@ def _fit_to_encoder(converted: ConvertedWeights, encoder: nn.Module, file: Path,
     if not mismatch:
         return tensors
     if mismatch.misshaped or mismatch.unexpected:
-        hint = f" (a checkpoint of another {family.name} variant?)"
+        hint = f" (a checkpoint of another {family.display_name} variant?)"
     else:
-        hint = f" (a partial file or a shallower {family.name} variant?)"
+        hint = f" (a partial file or a shallower {family.display_name} variant?)"
     raise WeightsError(f"weights in {file} ({converted.source_format} layout) do not fit encoder "
                        f"{_describe(encoder)}{hint}; {mismatch.describe()}")
 
@@ -112,7 +98,7 @@ def _fit_to_encoder(converted: ConvertedWeights, encoder: nn.Module, file: Path,
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> WeightLoadReport:
     """Copy pretrained weights from ``path`` into ``encoder`` (all encoder tensors or nothing).
 
-    ``encoder`` is a :class:`MixTransformer` or a :class:`ResNet`; its type selects the key layouts.
+    ``encoder`` is an encoder of a declared family (MiT, ResNet, ...); its family selects the key layouts.
     Raises :class:`WeightsError` listing missing, unexpected and mis-shaped keys when the file does not
     fit (e.g. an MiT-B0 file for an MiT-B1 model, a ResNet-50 file for a ResNet-101); the encoder is left
     untouched in that case.
@@ -120,7 +106,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> WeightLoadRepo
     family = _family_of(encoder)
     state, file = read_state_dict(path)
     keys = list(state)
-    found = detect_layout(keys, family.layouts)
+    found = detect_layout(keys, family.weight_layouts)
     if found is None:
         raise _no_layout_error(file, keys, family)
     converted = convert_state(state, *found)
