@@ -33,6 +33,13 @@ def recipe_commands() -> list[list[str]]:
     return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("scribbleseg ")]
 
 
+def deploy_checkpoints() -> list[str]:
+    """The checkpoints the README's Deploy section exports (``scribbleseg export CKPT ...``)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("### Deploy", 1)[1].split("```", 2)[1]
+    return [shlex.split(line)[2] for line in block.splitlines() if line.startswith("scribbleseg export ")]
+
+
 def make_my_data(root: Path, rng: np.random.Generator) -> None:
     """The README's tree: dataset.yaml, images/train/*.jpg, scribbles/train/*.png (and no val split)."""
     (root / "images" / "train").mkdir(parents=True)
@@ -66,3 +73,6 @@ def test_the_own_data_recipe_works_verbatim(tmp_path: Path, monkeypatch: pytest.
         assert result.exit_code == 0, (shlex.join(command), result.output)
     assert sorted(p.name for p in (tmp_path / "predictions").glob("*.png")) == ["p0.png", "p1.png"]
     assert sorted(p.name for p in (tmp_path / "predictions" / "overlays").glob("*.png")) == ["p0.png", "p1.png"]
+    exported = deploy_checkpoints()
+    assert exported and all((tmp_path / path).is_file() for path in exported), \
+        f"the Deploy section exports {exported}, which the recipe must have written"

@@ -65,10 +65,11 @@ def settings_for_run(cfg: ExperimentConfig, total_steps: int, length: str) -> Ex
     """``cfg`` with the method's schedule fitted to a run of ``total_steps`` iterations (PFA: the warm-up
     fraction as iterations; a warm-up that lasts the whole run is a ConfigError naming both keys;
     ``length`` names the key that set the run's length)."""
-    if cfg.method != "pfa":
+    settings = method_settings(cfg)
+    if settings is None:
         return cfg
     resolved = cfg.model_copy(deep=True)
-    resolved.pfa = cfg.pfa.for_run(total_steps, length)
+    setattr(resolved, METHODS[cfg.method].section, settings.for_run(total_steps, length))
     return resolved
 
 
