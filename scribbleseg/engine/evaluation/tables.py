@@ -69,7 +69,7 @@ def class_source_table(sources: dict[str, dict[str, EvalResult]], basic: EvalRes
     for spec, results in sources.items():
         average = "-"
         if classifier is not None and spec.partition(":")[0] == "head":
-            average = _percent(classifier.map)
+            average = _percent(classifier.map) + (" *" if classifier.unreliable.any() else "")  # see classifier_table
         table.add_row(spec, *(_percent(results[head].miou) if head in results else "-" for head in heads), average)
     return table
 
