@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from scribbleseg.models.network_builders import build_backbone
-from scribbleseg.models.network_settings import MiTBackbone
+from scribbleseg.models.mit.family import MiTBackbone
 
 # our key -> the NVlabs key (stage i is 0-based here, 1-based there)
 _TO_NVLABS = (
