@@ -102,3 +102,18 @@ def test_plain_checkpoint_predicts_with_the_threshold_default(runs, tmp_path) ->
     image = next((runs["data"] / "images" / "val").iterdir())
     result = invoke("predict", runs["plain"], image, "--out", tmp_path / "o", "--head", "global", "--device", "cpu")
     assert result.exit_code == 0, result.output
+
+
+def test_eval_classifier_table_shows_support_and_marks_unreliable_ap(runs) -> None:
+    out = runs["root"] / "support.json"
+    result = invoke("eval", runs["root"] / "head.yaml", "--checkpoint", runs["head"], "--classes", "head",
+                    "--out", out, "--device", "cpu", "--no-source-table")
+    assert result.exit_code == 0, result.output
+    table = result.output.split("image classifier on", 1)[1]
+    assert "with" in table and "without" in table, table
+    assert "* unreliable: fewer than 5 images with or without the class" in table.replace("\n", " "), table
+    map_line = next(line for line in table.splitlines() if line.strip("│ ").startswith("mAP"))
+    assert "*" in map_line, map_line  # 3 images: every AP, so the mAP, rests on fewer than 5
+    classifier = json.loads(out.read_text())["classifier"]
+    assert sum(classifier["positives"].values()) + sum(classifier["negatives"].values()) == 3 * K
+    assert "background" not in classifier["unreliable_ap"] and classifier["unreliable_ap"]

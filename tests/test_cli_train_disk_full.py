@@ -96,12 +96,12 @@ def test_a_full_disk_is_one_error_and_keeps_the_previous_checkpoint(config_file:
 def test_orphaned_temporary_files_are_removed_by_the_next_start(config_file: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     assert CliRunner().invoke(app, ["train", str(config_file), "--work-dir", str(run_dir),
-                                    "--set", "train.max_iters=2"]).exit_code == 0
+                                    "--set", "train.max_iters=3"]).exit_code == 0
     orphans = [run_dir / "checkpoints" / ".last.safetensors.0123456789abcdef.tmp",
                run_dir / ".config.yaml.fedcba9876543210.tmp"]
     for orphan in orphans:
         orphan.write_bytes(b"half a file from a killed writer")
     result = CliRunner().invoke(app, ["train", str(config_file), "--work-dir", str(run_dir), "--resume",
-                                      "--set", "train.max_iters=2"])  # finished already: only the start runs
+                                      "--set", "train.max_iters=3"])  # finished already: only the start runs
     assert result.exit_code == 0, result.output
     assert not any(orphan.exists() for orphan in orphans)

@@ -54,7 +54,7 @@ def test_a_non_run_folder_is_refused_unless_overwrite_and_then_holds_a_run(confi
     assert "already holds a run" in one_line(result) and "step 2" in one_line(result)
     assert "--resume" in result.output and "--overwrite" in result.output
     (mine / "checkpoints" / "best.safetensors").write_bytes(b"from the previous run")
-    result = run("train", config_file, "--work-dir", mine, "--overwrite", "--set", "train.max_iters=1")
+    result = run("train", config_file, "--work-dir", mine, "--overwrite", "--set", "train.max_iters=2")
     assert result.exit_code == 0, result.output
     assert not (mine / "checkpoints" / "best.safetensors").exists(), "the old run's files go"
     assert not (mine / "train.lock").exists(), "the lock file goes with the process"

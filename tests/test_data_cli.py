@@ -95,3 +95,33 @@ def test_convert_palette_command(tmp_path):
     lenient = RUNNER.invoke(app, ["data", "convert-palette", str(tmp_path / "rgb"), str(tmp_path / "ids"),
                                   "--unknown-as-ignore"])
     assert lenient.exit_code == 0 and np.asarray(Image.open(tmp_path / "ids" / "a.png"))[3, 4] == 255
+
+
+def _split_rows(output: str, split: str) -> list[str]:
+    """The table rows (class lines) printed for ``split``."""
+    block = output.split(f"'{split}': scribbled pixels per class", 1)[1]
+    return [line for line in block.splitlines() if "background" in line][:1]
+
+
+def test_stats_checks_every_split_by_default(synth_root, tmp_path):
+    root = _copy_set(synth_root, tmp_path / "bad_val")
+    bad = sorted((root / "masks" / "val").iterdir())[0]
+    bad.write_bytes(bad.read_bytes()[:20])  # truncated dense mask in the validation split
+    result = RUNNER.invoke(app, ["data", "stats", str(root)])
+    assert result.exit_code == 2, result.output
+    assert "split=train" in result.output and "split=val" in result.output
+    assert "1 problem(s)" in result.output and bad.name in result.output
+
+
+def test_stats_shows_a_dash_where_a_split_has_no_masks_or_no_scribbles(synth_root, tmp_path):
+    import shutil
+
+    root = _copy_set(synth_root, tmp_path / "dash")
+    shutil.rmtree(root / "masks" / "train")      # train: scribbles only
+    shutil.rmtree(root / "scribbles" / "val")    # val: dense masks only
+    result = RUNNER.invoke(app, ["data", "stats", str(root)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    train_row, val_row = _split_rows(result.output, "train")[0], _split_rows(result.output, "val")[0]
+    cells = lambda row: [cell.strip() for cell in row.split("│")[1:-1]]  # noqa: E731
+    assert cells(train_row)[-1] == "\u2013" and cells(train_row)[3] != "\u2013", train_row
+    assert cells(val_row)[2:6] == ["\u2013"] * 4 and cells(val_row)[-1] != "\u2013", val_row

@@ -102,6 +102,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help layout, as every command's (cli/parsing/plain_usage.py)
 )
 
 

@@ -32,7 +32,7 @@ def export_command(
 ) -> None:
     """Export a trained checkpoint to ONNX for deployment with ONNX Runtime."""
     from scribbleseg.engine.runs.checkpoint import checkpoint_palette
-    from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+    from scribbleseg.engine.runs.checkpoint import load_model_checkpoint, untrained_head_warning
     from scribbleseg.deploy.onnx.export import CHECK_SHAPE, DEFAULT_OPSET, export_onnx
     from scribbleseg.deploy.onnx.runtime_model import ONNX_SUFFIX
     from scribbleseg.errors import ConfigError
@@ -42,6 +42,9 @@ def export_command(
     from scribbleseg.methods import default_class_source
 
     method, _, meta = load_model_checkpoint(checkpoint, map_location="cpu")
+    untrained = untrained_head_warning(method, head, meta)
+    if untrained:
+        typer.echo(f"warning: {untrained}", err=True)
     report = export_onnx(method, out, head=head,
                          class_source=classes if classes is not None else default_class_source(method), class_names=meta.get("class_names"),
                          palette=checkpoint_palette(meta, method.num_classes), model=meta.get("model"),

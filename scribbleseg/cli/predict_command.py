@@ -57,14 +57,18 @@ def predict_command(
                                   help="Skip unreadable images (listed at the end, exit code 1) instead of stopping."),
 ) -> None:
     """Predict label maps for an image or a folder of images with a trained checkpoint."""
-    from scribbleseg.api import PredictionOutputs, inference_settings, load_model, predict_files
+    from scribbleseg.api import CheckpointModel, PredictionOutputs, inference_settings, load_model, predict_files
     from scribbleseg.engine.prediction.predict_files import prediction_notes
+    from scribbleseg.engine.runs.checkpoint import untrained_head_warning
 
     slide = settings_from_options(mode, tile, stride, blend, pixel_budget)
     model = load_model(checkpoint, device, amp=amp)
     settings = inference_settings(model, heads=[head] if head else None, classes=classes, ms_flip=ms_flip, amp=amp,
                                   slide=slide, batch_size=batch_size)
     head = settings.heads[0] if settings.heads else model.default_head
+    untrained = untrained_head_warning(model.method, head, model.meta) if isinstance(model, CheckpointModel) else None
+    if untrained:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]warning:[/] {escape(untrained)}")
     written = predict_files(model, images, out, settings, PredictionOutputs(overlay=overlay, probabilities=probs),
                             progress=True, skip_bad=skip_bad)
     source = settings.class_source

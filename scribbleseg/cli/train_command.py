@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
                                                             "checkpoint (exactly: same data order and RNG)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that already "
                                                                   "holds a run."),
+        skip_bad: bool = typer.Option(False, "--skip-bad", help="Train without the samples whose files fail the "
+                                                                "data check (listed in run.json) instead of "
+                                                                "stopping before step 0."),
     ) -> None:
         """Train a model (pCE baseline, PFA, ...) from a YAML config."""
         from scribbleseg.engine.config.loading import load_config
@@ -45,7 +48,7 @@ def register(app: typer.Typer) -> None:
         run_dir = work_dir if work_dir is not None else DEFAULT_RUNS_DIR / cfg.name
         console = Console(highlight=False, soft_wrap=True)
         try:
-            result = train(cfg, run_dir, resume=resume, overwrite=overwrite)
+            result = train(cfg, run_dir, resume=resume, overwrite=overwrite, skip_bad=skip_bad)
         except TrainingInterrupted as stop:
             if stop.announce:
                 console.print(escape(str(stop)))

@@ -3,6 +3,7 @@
 Public API (contract with the engine, see docs/ARCHITECTURE.md)::
 
     info, samples = open_dataset(root, layout="folder" | "voc" | "auto", split="train")
+    layout, splits = list_splits(root)            (the splits a data set has)
     ScribbleDataset(samples, info, transform)[i]  -> dict(image [3,H,W] float32, scribble [H,W] int64,
                                                           crop_classes [K], image_classes [K], valid [H,W])
     EvalDataset(samples, info, transform)[i]      -> dict(image, mask, classes, name, size, has_dense_gt)
@@ -34,7 +35,7 @@ from scribbleseg.data.image_io import (
 )
 from scribbleseg.data.imports.labelstudio import import_labelstudio_json, parse_labelstudio_json
 from scribbleseg.data.imports.labelstudio_rle import decode_labelstudio_rle
-from scribbleseg.data.open_dataset import detect_layout, open_dataset
+from scribbleseg.data.open_dataset import detect_layout, list_splits, open_dataset
 from scribbleseg.data.imports.palette_conversion import convert_palette_folder, rgb_to_ids
 from scribbleseg.data.scribble_coverage import describe_unscribbled, find_unscribbled
 from scribbleseg.data.scribble_simulation import simulate_scribble_folder, simulate_scribbles
@@ -46,7 +47,7 @@ from scribbleseg.data.validation import Problem, scan_dataset, validate_dataset
 from scribbleseg.data.voc_classes import VOC_CLASS_NAMES, VOC_PALETTE
 
 __all__ = [
-    "DatasetInfo", "SampleFiles", "open_dataset", "detect_layout",
+    "DatasetInfo", "SampleFiles", "open_dataset", "detect_layout", "list_splits",
     "ScribbleDataset", "EvalDataset", "InferenceImages",
     "build_train_transform", "build_eval_transform", "IMAGENET_MEAN", "IMAGENET_STD",
     "make_synthetic_dataset", "SYNTHETIC_CLASS_NAMES",

@@ -1,4 +1,5 @@
-"""One entry point for every layout: :func:`open_dataset` -> ``(DatasetInfo, list[SampleFiles])``."""
+"""One entry point for every layout: :func:`open_dataset` -> ``(DatasetInfo, list[SampleFiles])``;
+:func:`list_splits` names the splits a data set has."""
 
 from __future__ import annotations
 
@@ -76,3 +77,33 @@ def open_dataset(root: str | Path, layout: str = "folder", split: str = "train",
             more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
             raise DataError(f"{len(problems)} missing file(s) in split '{split}' of {root}:\n  {shown}{more}")
     return info, samples
+
+
+def _split_order(names: set[str]) -> list[str]:
+    """``train``-like splits first, then ``val``, then the rest, each group alphabetical."""
+    return sorted(names, key=lambda name: (0 if name.startswith("train") else 1 if name.startswith("val") else 2, name))
+
+
+def list_splits(root: str | Path, layout: str = "auto") -> tuple[str, list[str]]:
+    """(layout, split names) of the data set at ``root``: the folder layout's ``images/<split>/`` folders;
+    VOC's split lists in ``ImageSets/Segmentation/`` and ``ImageSets/SegmentationAug/``. DataError when
+    there is none."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data set root {root} not found")
+    if layout not in LAYOUTS:
+        raise DataError(f"unknown data set layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    if layout == "auto":
+        layout = detect_layout(root)
+    if layout == "folder":
+        folder = root / "images"
+        names = {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+        where = f"{folder}/<split>/"
+    else:
+        voc = find_voc_root(root)
+        lists = [voc / "ImageSets" / kind for kind in ("Segmentation", "SegmentationAug")]
+        names = {p.stem for folder in lists if folder.is_dir() for p in folder.glob("*.txt")}
+        where = " or ".join(f"{folder}/<split>.txt" for folder in lists)
+    if not names:
+        raise DataError(f"{root} has no splits: expected {where}")
+    return layout, _split_order(names)

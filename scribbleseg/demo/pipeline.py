@@ -33,6 +33,7 @@ from rich.table import Table
 from scribbleseg.data import read_label_map
 from scribbleseg.atomic_files import atomic_write_text, ensure_writable_dir
 from scribbleseg.engine.runs.checkpoint import load_model_checkpoint
+from scribbleseg.engine.runs.layout import RunLayout
 from scribbleseg.engine.config.loading import config_from_mapping
 from scribbleseg.engine.config.schema import ExperimentConfig
 from scribbleseg.engine.build.data_factory import build_eval_dataset, generate_synthetic_set
@@ -156,7 +157,7 @@ def _write_grid(baseline, pfa, dataset, out_path: Path, device: str, info) -> Pa
                  for sample in dataset.samples[:count]]
     return overlay_grid([denormalize_image(item["image"]) for item in items], columns, info.palette, out_path,
                         scribbles=scribbles, row_names=[item["name"] for item in items],
-                        ignore_index=info.ignore_index)
+                        ignore_index=info.ignore_index, class_names=info.class_names)
 
 
 def _row(model: str, head: str, classes: str, result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -177,8 +178,13 @@ def _table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "auto",
-             max_iters: int | None = None, console: Console | None = None, progress: bool = True) -> DemoResult:
-    """Run the whole demo (see module docstring); returns the scores and the written files."""
+             max_iters: int | None = None, console: Console | None = None, progress: bool = True,
+             resume: bool = False) -> DemoResult:
+    """Run the whole demo (see module docstring); returns the scores and the written files.
+
+    ``resume``: continue a demo that was stopped (Ctrl-C, SIGTERM): a model whose run folder has a ``last``
+    checkpoint continues from it exactly (a finished one is reused as it is), the others train afresh.
+    """
     console = console or Console()
     start = time.perf_counter()
     out = ensure_writable_dir(out_dir)
@@ -191,7 +197,8 @@ def run_demo(out_dir: str | Path = "demo_output", seed: int = 0, device: str = "
     runs = {}
     for step, (label, cfg) in enumerate((("baseline", baseline_cfg), ("pfa", pfa_cfg)), start=2):
         console.print(f"[bold]{step}/4[/] training {cfg.name} ({cfg.train.max_iters} iterations) -> {out / label}")
-        result = train(cfg, out / label, overwrite=True)
+        continues = resume and RunLayout(out / label).last.is_file()
+        result = train(cfg, out / label, resume=continues, overwrite=not continues)
         runs[label], _, _ = load_model_checkpoint(result.last_checkpoint)
 
     console.print("[bold]4/4[/] evaluating on the validation images (dense masks)")

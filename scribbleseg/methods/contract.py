@@ -164,6 +164,11 @@ class SegmentationMethod(nn.Module, ABC):
         """The prediction heads of this model, the default one first."""
         return {BASIC_HEAD: HeadInfo(BASIC_HEAD, "the decoder's prediction")}
 
+    def untrained_heads(self, step: int) -> dict[str, str]:
+        """Heads that had not trained yet after ``step`` training iterations (a checkpoint's ``step``), each
+        with why; ``{}`` by default (every head trains from the first step)."""
+        return {}
+
     @property
     def has_image_classifier(self) -> bool:
         """Whether :meth:`image_logits` gives logits (the model was built with a classifier)."""

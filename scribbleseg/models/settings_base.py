@@ -44,3 +44,9 @@ class StrictSettings(BaseModel):
             return cls(**data)
         except ValidationError as err:
             raise ConfigError(describe_validation_error(err, cls.section)) from None
+
+    def for_run(self, total_iterations: int, length: str) -> Self:
+        """These settings fitted to a training run of ``total_iterations`` (``length`` names the config key
+        that set it, for messages): unchanged here; a method whose schedule depends on the run's length
+        (PFA's warm-up fraction) overrides it."""
+        return self

@@ -161,6 +161,16 @@ class PFAMethod(SegmentationMethod):
             GLOBAL_HEAD: HeadInfo(GLOBAL_HEAD, "augmented with the bank's global prototypes", True, global_reason),
         }
 
+    def untrained_heads(self, step: int) -> dict[str, str]:
+        """``local`` / ``global`` when ``step`` is still within the warm-up: their augmenter never trained."""
+        settings = self.settings
+        if step > settings.warmup_iters:
+            return {}
+        why = (f"it never trained: the checkpoint is from step {step}, inside PFA's warm-up "
+               f"(pfa.warmup_iters={settings.warmup_iters}), which trains the basic head only")
+        heads = [head for head, on in ((LOCAL_HEAD, settings.use_local), (GLOBAL_HEAD, settings.use_global)) if on]
+        return {head: why for head in heads}
+
     def infer_heads(self, features: Tensor, basic: Tensor, present: Tensor, heads: Sequence[str]) -> dict[str, Tensor]:
         """``local`` / ``global`` logits ``[N, K, h, w]`` for the class set ``present [N, K]``."""
         infos = self.heads()

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from scribbleseg.errors import ConfigError
 from scribbleseg.models.settings_base import StrictSettings
 
 Prediction = Literal["basic", "local", "global"]
@@ -45,6 +46,9 @@ class PFASettings(StrictSettings):
     use_global: bool = Field(True, description="global-prototype augmentation and its consistency loss (Tab. 2)")
     warmup_iters: int = Field(1000, ge=0, description="iterations with pCE only before prototypes are used "
                                                       "(section 3.3.3; not in the paper)")
+    warmup_fraction: float | None = Field(
+        None, gt=0.0, lt=1.0, description="the warm-up as a fraction of the run's iterations (the released "
+                                          "recipe: 30 of 200 epochs = 0.15); when set it replaces warmup_iters")
     slots: int = Field(5, ge=1, description="global prototypes per class in the memory bank (Fig. 5)")
     topk_ratio: float = Field(0.08, gt=0.0, le=1.0, description="fraction of the h x w positions used per "
                                                                 "class prototype, eq. (1)-(2) (Fig. 6)")
@@ -79,6 +83,26 @@ class PFASettings(StrictSettings):
     background_always_present: bool = Field(True, description="class background_index counts as present "
                                                               "in every image")
     background_index: int = Field(0, ge=0, description="the background class id")
+
+    def uses_prototypes(self) -> bool:
+        """Whether any prototype augmentation follows the warm-up."""
+        return self.use_local or self.use_global
+
+    def for_run(self, total_iterations: int, length: str) -> "PFASettings":
+        """These settings with ``warmup_fraction`` turned into ``warmup_iters`` for a run of
+        ``total_iterations``; ConfigError when the warm-up would last the whole run (``length`` names the
+        key that set the run's length, e.g. ``train.max_iters=100``)."""
+        resolved = self.model_copy()
+        if self.warmup_fraction is not None:
+            resolved.warmup_iters = int(round(self.warmup_fraction * total_iterations))
+        if self.uses_prototypes() and resolved.warmup_iters >= total_iterations:
+            given = (f"pfa.warmup_fraction={self.warmup_fraction} ({resolved.warmup_iters} iterations)"
+                     if self.warmup_fraction is not None else f"pfa.warmup_iters={self.warmup_iters}")
+            raise ConfigError(f"{given} is not shorter than the run ({length}: {total_iterations} iterations): "
+                              "PFA would stay in its warm-up for the whole run and its local / global heads "
+                              "would never train; lower pfa.warmup_iters, set pfa.warmup_fraction (e.g. 0.15), "
+                              "or train longer")
+        return resolved
 
     def architecture(self) -> dict[str, object]:
         """The fields that shape the weights (what a checkpoint must match).

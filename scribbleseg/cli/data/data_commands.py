@@ -28,48 +28,73 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+NOT_APPLICABLE = "\u2013"  # en dash: a column that does not apply to a split (no masks, no scribbles)
+
+
+def _percent(value: float, applies: bool, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f}" if applies else NOT_APPLICABLE
+
+
 @data_app.command("stats")
 def stats_command(
     root: Path = typer.Argument(..., help="Data set root."),
     layout: str = typer.Option("auto", help="folder | voc | auto"),
-    split: str = typer.Option("train", help="Split name (train, val, train_aug, ...)."),
+    split: str = typer.Option(None, help="One split (train, val, train_aug, ...); default: every split."),
     scribble_dir: str = typer.Option(None, help="VOC: scribble folder (default pascal_2012_scribble)."),
     mask_dir: str = typer.Option(None, help="VOC: dense ground-truth folder."),
 ) -> None:
-    """Validate every file of a split and print images, classes per image and scribbled pixels per class."""
+    """Validate every file of every split (or of --split) and print images, classes per image and
+    labelled pixels per class."""
+    from scribbleseg.data import list_splits
+
+    layout, splits = (layout, [split]) if split is not None else list_splits(root, layout)
+    problems = []
+    for name in splits:
+        problems += _split_stats(root, layout, name, scribble_dir, mask_dir)
+    if problems:
+        err = _console(stderr=True)
+        err.print(f"[bold red]{len(problems)} problem(s) found:[/]")
+        for problem in problems:
+            err.print(f"  {problem}")
+        raise typer.Exit(BAD_DATA_EXIT_CODE)
+    _console().print(f"[green]all files OK[/] ({len(splits)} split(s): {', '.join(splits)})")
+
+
+def _split_stats(root: Path, layout: str, split: str, scribble_dir: str | None, mask_dir: str | None) -> list:
+    """Check one split and print its statistics; returns its problems."""
     from scribbleseg.data import compute_stats, open_dataset, scan_dataset
 
     info, samples = open_dataset(root, layout=layout, split=split, scribble_dir=scribble_dir,
                                  mask_dir=mask_dir, check_files=False)
     with Progress(transient=True, console=_console(stderr=True)) as progress:
-        task = progress.add_task(f"checking {len(samples)} samples", total=len(samples))
+        task = progress.add_task(f"checking {len(samples)} samples of '{split}'", total=len(samples))
         scan = scan_dataset(info, samples, progress=lambda done: progress.update(task, completed=done))
     stats = compute_stats(scan, info)
+    scribbled = any(s.scribble is not None for s in samples)
+    masked = any(s.mask is not None for s in samples)
     console = _console()
+    per_image = f"{stats.classes_per_image_mean:.2f}" if scribbled else NOT_APPLICABLE
+    without = f"{stats.images_without_scribble}" if scribbled else NOT_APPLICABLE
     console.print(f"[bold]{info.root}[/] layout={info.layout} split={split}: {stats.num_images} readable images "
-                  f"of {len(samples)}, {info.num_classes} classes, "
-                  f"{stats.classes_per_image_mean:.2f} classes per image (scribbles), "
-                  f"{stats.images_without_scribble} image(s) without any scribbled pixel")
-    table = Table(title="scribbled pixels per class (ignore = unlabeled)")
+                  f"of {len(samples)}, {info.num_classes} classes, {per_image} classes per image (scribbles), "
+                  f"{without} image(s) without any scribbled pixel; scribbles: {'yes' if scribbled else 'none'}, "
+                  f"dense masks: {'yes' if masked else 'none'}")
+    table = Table(title=f"'{split}': scribbled pixels per class ({NOT_APPLICABLE} = no such labels)")
     for column in ("id", "class", "images", "scribbled px", "% of all pixels", "% of scribbles", "dense GT %"):
         table.add_column(column, justify="left" if column == "class" else "right")
     total_scribbled = max(int(stats.class_scribbled_pixels.sum()), 1)
     for class_id, name in enumerate(info.class_names):
-        table.add_row(str(class_id), name, str(int(stats.class_images[class_id])),
-                      str(int(stats.class_scribbled_pixels[class_id])),
-                      f"{100 * stats.scribbled_fraction[class_id]:.3f}",
-                      f"{100 * stats.class_scribbled_pixels[class_id] / total_scribbled:.1f}",
-                      f"{100 * stats.class_mask_pixels[class_id] / max(stats.total_pixels, 1):.1f}")
+        count = int(stats.class_scribbled_pixels[class_id])
+        table.add_row(str(class_id), name,
+                      str(int(stats.class_images[class_id])) if scribbled else NOT_APPLICABLE,
+                      str(count) if scribbled else NOT_APPLICABLE,
+                      _percent(stats.scribbled_fraction[class_id], scribbled, 3),
+                      _percent(count / total_scribbled, scribbled),
+                      _percent(stats.class_mask_pixels[class_id] / max(stats.total_pixels, 1), masked))
     console.print(table)
     for warning in scan.warnings:
         _console(stderr=True).print(f"[yellow]warning:[/] {warning}")
-    if scan.problems:
-        err = _console(stderr=True)
-        err.print(f"[bold red]{len(scan.problems)} problem(s) found:[/]")
-        for problem in scan.problems:
-            err.print(f"  {problem}")
-        raise typer.Exit(BAD_DATA_EXIT_CODE)
-    console.print("[green]all files OK[/]")
+    return scan.problems
 
 
 @data_app.command("synth")

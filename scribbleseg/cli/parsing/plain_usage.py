@@ -2,10 +2,16 @@
 
 typer 0.29 draws a required argument as ``{config}`` in the usage line, which reads like a template
 placeholder. :class:`PlainUsageCommand` draws it as ``CONFIG`` (optional: ``[NAME]``, several:
-``NAME...``); :func:`use_plain_usage` gives every command of an app, sub-groups included, that class.
+``NAME...``); :func:`use_plain_usage` gives every command of an app, sub-groups included, that class, and
+click's plain help layout instead of typer's rich panels: rich squeezes the option table of a command with
+many options into an 80-column terminal by cutting option names and words off with "…" (``eval --help``
+showed ``--no-source-ta…`` and ``eval.class_sourc…``); click's layout wraps at the terminal's width (at
+most 80 columns) and never cuts a word.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import typer
 from typer.core import TyperArgument, TyperCommand
@@ -27,10 +33,15 @@ class PlainUsageCommand(TyperCommand):
 
 
 def use_plain_usage(app: typer.Typer) -> None:
-    """Give every registered command of ``app`` (and of its sub-groups) :class:`PlainUsageCommand`."""
+    """Give every registered command of ``app`` (and of its sub-groups) :class:`PlainUsageCommand` and the
+    plain help layout (see the module docstring)."""
+    app.rich_markup_mode = None  # type: ignore[assignment]
     for info in app.registered_commands:
         if info.cls in (None, TyperCommand):  # a command that chose its own class keeps it
             info.cls = PlainUsageCommand
+        if info.short_help is None:  # a group's listing shows the whole first paragraph, wrapped, not "..."
+            doc = info.help or inspect.getdoc(info.callback) or ""
+            info.short_help = " ".join(doc.split("\n\n")[0].split()) or None
     for group in app.registered_groups:
         if group.typer_instance is not None:
             use_plain_usage(group.typer_instance)

@@ -28,8 +28,6 @@ from scribbleseg.data import (
     ScribbleDataset,
     build_eval_transform,
     build_train_transform,
-    describe_unscribbled,
-    find_unscribbled,
     make_synthetic_dataset,
     open_dataset,
 )
@@ -207,21 +205,6 @@ def build_train_dataset(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSampl
     return info, SeededSamples(ScribbleDataset(samples, info, transform=transform), transform)
 
 
-def check_training_scribbles(train_set: SeededSamples, info: DatasetInfo, data_cfg: DataConfig) -> str | None:
-    """Scribbles that label no pixel: DataError when that is every one of them (nothing to train on),
-    else a warning line naming how many (``None`` when every scribble labels something)."""
-    samples = train_set.base.samples
-    empty = find_unscribbled(samples, info)
-    if not empty:
-        return None
-    where = f"split '{data_cfg.train_split}' of {data_cfg.root}"
-    message = describe_unscribbled([sample.name for sample in empty], len(samples), info.ignore_index)
-    if len(empty) == len(samples):
-        raise DataError(f"{message} ({where}): nothing to train on; scribbles must hold class ids where "
-                        f"something is labelled, {info.ignore_index} elsewhere")
-    return f"{message} ({where}): these images add nothing to the loss"
-
-
 def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple[DatasetInfo, EvalDataset]:
     """The densely labelled evaluation set of ``split`` (default ``data.val_split``).
 
@@ -244,13 +227,16 @@ def build_eval_dataset(cfg: ExperimentConfig, split: str | None = None) -> tuple
 
 def build_datasets(cfg: ExperimentConfig) -> tuple[DatasetInfo, SeededSamples, EvalDataset | None]:
     """(info, train set, validation set) from ``cfg.data``; the validation set only when training
-    validates (``train.val_interval > 0``), so a data set without a validation split trains."""
+    validates (``train.val_interval > 0`` or ``train.val_epochs``), so a data set without a validation split
+    trains. With ``train.val_if_present`` a missing or mask-less validation split gives ``None`` too."""
     info, train = build_train_dataset(cfg)
-    if not cfg.train.val_interval:
+    if not cfg.train.validates():
         return info, train, None
     try:
         _, val = build_eval_dataset(cfg)
     except DataError as err:
+        if cfg.train.val_if_present:
+            return info, train, None
         raise DataError(f"{err} (train.val_interval={cfg.train.val_interval} validates on data.val_split="
                         f"'{cfg.data.val_split}'; add that split or train with --set train.val_interval=0)") from err
     return info, train, val

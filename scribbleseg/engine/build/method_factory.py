@@ -62,6 +62,18 @@ def build_method(cfg: ExperimentConfig, num_classes: int, load_pretrained: bool 
                                      pce_align_corners=cfg.train.pce_align_corners)
 
 
+def settings_for_run(cfg: ExperimentConfig, total_steps: int, length: str) -> ExperimentConfig:
+    """``cfg`` with the method's schedule fitted to a run of ``total_steps`` iterations (PFA: the warm-up
+    fraction as iterations; a warm-up that lasts the whole run is a ConfigError naming both keys;
+    ``length`` names the key that set the run's length)."""
+    settings = method_settings(cfg)
+    if settings is None:
+        return cfg
+    resolved = cfg.model_copy(deep=True)
+    setattr(resolved, METHODS[cfg.method].section, settings.for_run(total_steps, length))
+    return resolved
+
+
 def model_descriptor(cfg: ExperimentConfig) -> dict[str, Any]:
     """What shapes a model's weights: method, backbone and decoder architecture, method-specific sizes."""
     descriptor: dict[str, Any] = {

@@ -24,10 +24,17 @@ from scribbleseg.yaml_reading import read_yaml_file
 BASE_KEY = "_base_"
 
 
+def _other_suffix_hint(path: Path) -> str:
+    """``"; did you mean x.yaml?"`` when ``x.yml`` is missing and ``x.yaml`` exists (and the other way round)."""
+    swap = {".yml": ".yaml", ".yaml": ".yml"}.get(path.suffix.lower())
+    other = path.with_suffix(swap) if swap else None
+    return f"; did you mean {other}?" if other is not None and other.is_file() else ""
+
+
 def _read_yaml_mapping(path: Path) -> dict[str, Any]:
     """Read one YAML file that must contain a mapping; ``{}`` for an empty file."""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path}{_other_suffix_hint(path)}")
     loaded = read_yaml_file(path, ConfigError)  # a repeated key is an error naming it and its line
     if loaded is None:
         return {}

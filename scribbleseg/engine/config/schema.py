@@ -108,13 +108,24 @@ class OptimConfig(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    """Length of training, intervals, seed and device. Give ``max_iters`` or ``epochs``, not both."""
+    """Length of training, intervals, seed and device. Give ``max_iters`` or ``epochs``, not both.
+
+    The ``*_epochs`` keys are resolved to iterations once the training set's size is known
+    (:mod:`scribbleseg.engine.training.run_length`), so a preset scales with the data set.
+    """
 
     max_iters: int | None = Field(None, ge=1)
-    epochs: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1, description="the run's length in passes over the training set "
+                                                       "(iterations = epochs x full batches per epoch)")
     val_interval: int = Field(1000, ge=0)
+    val_epochs: float | None = Field(None, gt=0.0, description="validate every this many epochs (replaces "
+                                                               "val_interval; scales with the data set)")
+    val_if_present: bool = Field(False, description="validate only when data.val_split has images with dense "
+                                                    "masks; else train without validation (a note says so)")
     log_interval: int = Field(20, ge=1)
     checkpoint_interval: int = Field(1000, ge=0)
+    checkpoint_epochs: float | None = Field(None, gt=0.0, description="save 'last' every this many epochs "
+                                                                      "(replaces checkpoint_interval)")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     best_metric: str = f"val/{BASIC_HEAD}/miou"
@@ -134,6 +145,10 @@ class TrainConfig(StrictModel):
         if (self.max_iters is None) == (self.epochs is None):
             raise ValueError("give exactly one of train.max_iters and train.epochs")
         return self
+
+    def validates(self) -> bool:
+        """Whether training scores the validation split (``val_interval`` or ``val_epochs``)."""
+        return self.val_interval > 0 or self.val_epochs is not None
 
 
 class EvalConfig(StrictModel):

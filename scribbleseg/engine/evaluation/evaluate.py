@@ -28,6 +28,7 @@ from torch import nn
 
 from scribbleseg.engine.evaluation.confusion import ConfusionAccumulator
 from scribbleseg.engine.runtime.distributed import unwrap_model
+from scribbleseg.engine.runtime.progress import progress_bar
 from scribbleseg.engine.evaluation.results import ClassifierResult, EvalReport, EvalResult, SourceTable
 from scribbleseg.engine.inference.dispatch import infer_labels
 from scribbleseg.engine.inference.model import InferenceModel, as_inference_model
@@ -120,10 +121,7 @@ def evaluate(model: "InferenceModel | nn.Module", dataset, settings: InferenceSe
     scored_against_scribbles = False
     slid_images = 0
     with model.eval_mode():
-        iterator = batches
-        if progress:
-            from tqdm import tqdm
-            iterator = tqdm(batches, desc="evaluating", unit="batch")
+        iterator = progress_bar(batches, desc="evaluating", unit="batch") if progress else batches
         for batch_indices in iterator:
             items = [dataset[index] for index in batch_indices]
             scored_against_scribbles |= any(not item.get("has_dense_gt", True) for item in items)

@@ -95,6 +95,9 @@ class EvalResult:
         }
 
 
+MIN_AP_SUPPORT = 5  # fewer positive or negative images than this: the class's AP is marked unreliable
+
+
 @dataclass
 class ClassifierResult:
     """The image classifier on a data set: ``probabilities [N, K]`` against ``targets [N, K]`` (GT labels).
@@ -132,6 +135,23 @@ class ClassifierResult:
         values = values[~np.isnan(values)]
         return float(values.mean()) if values.size else float("nan")
 
+    @property
+    def positives(self) -> np.ndarray:
+        """``[K]`` images that hold each class (the AP's support)."""
+        return self.targets.sum(axis=0).astype(np.int64)
+
+    @property
+    def negatives(self) -> np.ndarray:
+        """``[K]`` images that do not hold each class."""
+        return self.targets.shape[0] - self.positives
+
+    @property
+    def unreliable(self) -> np.ndarray:
+        """``[K]`` bool: an AP from fewer than :data:`MIN_AP_SUPPORT` positive or negative images (a handful of
+        images can give AP 100 to a classifier that misses most classes); never for the background."""
+        few = np.minimum(self.positives, self.negatives) < MIN_AP_SUPPORT
+        return few & self._objects() & ~np.isnan(self.per_class_ap)
+
     def set_scores(self) -> dict[str, float]:
         """Object-class precision, recall and exact-set rate of the sets ``probability >= threshold``."""
         keep = self._objects()
@@ -153,6 +173,8 @@ class ClassifierResult:
             **{name: _json_number(value) for name, value in self.set_scores().items()},
             "num_images": int(self.targets.shape[0]),
             "positives": {name: int(count) for name, count in zip(self.class_names, self.targets.sum(axis=0))},
+            "negatives": {name: int(count) for name, count in zip(self.class_names, self.negatives)},
+            "unreliable_ap": [name for name, flag in zip(self.class_names, self.unreliable) if flag],
         }
 
 

@@ -6,7 +6,7 @@ import math
 
 from rich.table import Table
 
-from scribbleseg.engine.evaluation.results import ClassifierResult, EvalResult, SourceTable
+from scribbleseg.engine.evaluation.results import MIN_AP_SUPPORT, ClassifierResult, EvalResult, SourceTable
 
 __all__ = ["per_class_table", "comparison_table", "class_source_table", "classifier_table"]
 
@@ -70,23 +70,30 @@ def class_source_table(sources: SourceTable, basic: EvalResult | None = None,
         average = "-"
         source = sources.sources.get(spec)
         if classifier is not None and source is not None and source.needs_image_classifier:
-            average = _percent(classifier.map)
+            average = _percent(classifier.map) + (" *" if classifier.unreliable.any() else "")  # see classifier_table
         table.add_row(spec, *(_percent(results[head].miou) if head in results else "-" for head in heads), average)
     return table
 
 
 def classifier_table(result: ClassifierResult, title: str | None = None) -> Table:
-    """Per-class AP (%) of the image classifier, its mAP and the set scores at its threshold."""
-    table = Table(title=title or f"image classifier, {result.targets.shape[0]} images")
+    """Per-class AP (%) of the image classifier with its support (images with / without the class), its
+    mAP and the set scores at its threshold; an AP from fewer than ``MIN_AP_SUPPORT`` positive or negative
+    images is marked ``*`` (unreliable), and so is a mAP that averages one."""
+    unreliable = result.unreliable
+    table = Table(title=title or f"image classifier, {result.targets.shape[0]} images",
+                  caption=f"* unreliable: fewer than {MIN_AP_SUPPORT} images with or without the class"
+                  if unreliable.any() else None)
     table.add_column("class")
     table.add_column("AP (%)", justify="right")
-    table.add_column("images", justify="right")
-    for name, value, count in zip(result.class_names, result.per_class_ap, result.targets.sum(axis=0)):
-        table.add_row(name, _percent(value), str(int(count)))
+    table.add_column("with", justify="right")
+    table.add_column("without", justify="right")
+    for name, value, positives, negatives, few in zip(result.class_names, result.per_class_ap, result.positives,
+                                                       result.negatives, unreliable):
+        table.add_row(name, _percent(value) + (" *" if few else ""), str(int(positives)), str(int(negatives)))
     table.add_section()
-    table.add_row("mAP", _percent(result.map), "", style="bold")
+    table.add_row("mAP", _percent(result.map) + (" *" if unreliable.any() else ""), "", "", style="bold")
     scores = result.set_scores()
-    table.add_row(f"precision @ {result.threshold:g}", _percent(scores["precision"]), "")
-    table.add_row(f"recall @ {result.threshold:g}", _percent(scores["recall"]), "")
-    table.add_row("exact class set", _percent(scores["exact_set_rate"]), "")
+    table.add_row(f"precision @ {result.threshold:g}", _percent(scores["precision"]), "", "")
+    table.add_row(f"recall @ {result.threshold:g}", _percent(scores["recall"]), "", "")
+    table.add_row("exact class set", _percent(scores["exact_set_rate"]), "", "")
     return table

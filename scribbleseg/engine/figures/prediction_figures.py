@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from scribbleseg.engine.prediction.palette_io import blend_overlay
 from scribbleseg.engine.figures.run_figures import save_figure
@@ -19,6 +20,8 @@ from scribbleseg.engine.runs.layout import RunLayout
 from scribbleseg.errors import DataError
 
 __all__ = ["overlay_grid", "plot_run_predictions"]
+
+LEGEND_ROW_INCHES = 0.28  # height of one row of the colour legend below a grid
 
 
 def _as_rgb(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -44,6 +47,7 @@ def overlay_grid(
     row_names: Sequence[str] | None = None,
     ignore_index: int = 255,
     alpha: float = 0.6,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
     """Grid like the paper's Fig. 4: one row per image, columns image | scribbles | each label column.
 
@@ -56,6 +60,7 @@ def overlay_grid(
         scribbles: optional ``R`` scribble maps ``[H_r, W_r]`` (``ignore_index`` = unlabeled), drawn
             opaque over a dimmed image.
         row_names: optional label per row (e.g. the image name).
+        class_names: names of the palette's classes: a colour legend of the classes shown goes below the grid.
     """
     count = len(images)
     if count == 0:
@@ -66,9 +71,13 @@ def overlay_grid(
     if scribbles is not None and len(scribbles) != count:
         raise ValueError(f"{len(scribbles)} scribble maps for {count} images")
     titles = ["image"] + (["scribbles"] if scribbles is not None else []) + list(columns)
-    figure = Figure(figsize=(2.4 * len(titles), 2.2 * count))
-    grid = figure.subplots(count, len(titles), squeeze=False)
     colour_table = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
+    shown = _shown_classes([*columns.values(), *([scribbles] if scribbles is not None else [])], len(colour_table)) \
+        if class_names is not None else []
+    legend_columns = max(2 * len(titles), 4)
+    legend_inches = LEGEND_ROW_INCHES * (-(-len(shown) // legend_columns)) + (0.1 if shown else 0.0)
+    figure = Figure(figsize=(2.4 * len(titles), 2.2 * count + legend_inches))
+    grid = figure.subplots(count, len(titles), squeeze=False)
     for row in range(count):
         rgb = _as_rgb(images[row])
         panels = [rgb]
@@ -87,8 +96,25 @@ def overlay_grid(
                 axes.set_title(titles[column], fontsize=9)
             if column == 0 and row_names is not None:
                 axes.set_ylabel(str(row_names[row]), fontsize=7)
-    figure.tight_layout()
+    if shown:
+        names = list(class_names or [])
+        handles = [Patch(facecolor=colour_table[index] / 255.0, edgecolor="black",
+                         label=names[index] if index < len(names) else str(index)) for index in shown]
+        figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), legend_columns), fontsize=8,
+                      frameon=False)
+    figure.tight_layout(rect=(0.0, legend_inches / (2.2 * count + legend_inches), 1.0, 1.0))
     return save_figure(figure, Path(out_path))
+
+
+def _shown_classes(columns: Sequence[Sequence[np.ndarray | torch.Tensor]], num_classes: int) -> list[int]:
+    """Class ids ``< num_classes`` that occur in any of the label maps (the legend's entries)."""
+    seen = np.zeros(num_classes, dtype=bool)
+    for maps in columns:
+        for label in maps:
+            values = label.detach().cpu().numpy() if isinstance(label, torch.Tensor) else np.asarray(label)
+            ids = np.unique(values)
+            seen[ids[(ids >= 0) & (ids < num_classes)].astype(np.int64)] = True
+    return [int(index) for index in np.flatnonzero(seen)]
 
 
 def _label_panel(rgb: np.ndarray, label, palette, ignore_index: int, alpha: float) -> np.ndarray:
@@ -163,5 +189,6 @@ def plot_run_predictions(
         scribbles = [read_label_map(sample.scribble, info.num_classes, info.ignore_index) for sample in samples]
     path = overlay_grid([denormalize_image(item["image"]) for item in items], columns, info.palette,
                         layout.figures / "predictions.png", scribbles=scribbles,
-                        row_names=[item["name"] for item in items], ignore_index=info.ignore_index)
+                        row_names=[item["name"] for item in items], ignore_index=info.ignore_index,
+                        class_names=info.class_names)
     return path, f"{count} validation image(s), columns: {', '.join(columns)}"

@@ -3,7 +3,8 @@
 For each input image ``<name>.<ext>`` (``name`` = file stem) under ``out_dir``:
 
 * ``<name>.png``: mode ``"P"`` PNG, pixel value = predicted class id, data set palette attached;
-* ``overlays/<name>.png`` (``overlay=True``): RGB, the class colours alpha-blended over the image;
+* ``overlays/<name>.png`` (``overlay=True``): RGB, the class colours alpha-blended over the image (with
+  ``class_names``: a legend strip below it naming the classes shown, :mod:`.legend`);
 * ``probabilities/<name>.npy`` (``probabilities=True``): float16 ``[K, H, W]`` softmax probabilities.
 
 The model is anything behind :class:`~scribbleseg.engine.inference.model.InferenceModel` (a checkpoint,
@@ -37,9 +38,11 @@ from scribbleseg.engine.inference.probabilities import ImageFacts, head_notes, r
 from scribbleseg.engine.inference.settings import InferenceSettings
 from scribbleseg.engine.inference.windows import uses_slide
 from scribbleseg.engine.inference.tile_sources import RGBTiles
+from scribbleseg.engine.prediction.legend import legend_strip, present_classes
 from scribbleseg.engine.prediction.palette_io import blend_overlay, save_label_png, save_probabilities, save_rgb_png
 from scribbleseg.engine.prediction.outputs import OVERLAY_DIR, PROBABILITY_DIR, PredictionLayout
 from scribbleseg.engine.prediction.probability_file import open_probability_file
+from scribbleseg.engine.runtime.progress import progress_bar
 from scribbleseg.errors import ConfigError, DataError
 from scribbleseg.methods.class_sources import ClassSource
 
@@ -157,8 +160,7 @@ def predict_paths(model: InferenceModel, paths: str | Path | Sequence[str | Path
     report = PredictionReport()
     paths_iter: Sequence[Path] = images.paths
     if progress:
-        from tqdm import tqdm
-        paths_iter = tqdm(images.paths, desc="predicting", unit="image")
+        paths_iter = progress_bar(images.paths, desc="predicting", unit="image")
     with model.eval_mode():
         try:
             layout.create()
@@ -244,11 +246,16 @@ class _Writer:
         overlay_path = None
         if self.layout.overlay:
             label_array = labels.numpy()
-            blended = np.empty_like(image.rgb)
-            for top in range(0, image.rgb.shape[0], OVERLAY_ROWS):
-                rows = slice(top, top + OVERLAY_ROWS)
-                blended[rows] = blend_overlay(image.rgb[rows], label_array[rows], self.model.palette,
-                                              alpha=self.alpha)
+            height, width = image.rgb.shape[:2]
+            palette, names = self.model.palette, self.model.class_names
+            legend = legend_strip(width, present_classes(label_array, len(palette)), names,
+                                  palette) if names is not None else None
+            blended = np.empty((height + (0 if legend is None else legend.shape[0]), width, 3), dtype=np.uint8)
+            if legend is not None:
+                blended[height:] = legend  # the classes shown, named, below the image
+            for top in range(0, height, OVERLAY_ROWS):
+                rows = slice(top, min(top + OVERLAY_ROWS, height))
+                blended[rows] = blend_overlay(image.rgb[rows], label_array[rows], palette, alpha=self.alpha)
             overlay_path = save_rgb_png(blended, self.layout.overlay_path(image.name))
         return PredictedFiles(name=image.name, source=image.path, label=label_path, overlay=overlay_path,
                               probabilities=probability_path, mode=mode)

@@ -144,9 +144,36 @@ def _compatibility_problems(cfg: ExperimentConfig, meta: dict[str, Any], expect:
     if expect is not None:
         have, want = model_descriptor(cfg), model_descriptor(expect)
         for key in dict.fromkeys([*have, *want]):
-            if have.get(key) != want.get(key):
-                problems.append(f"its {key} is {have.get(key)}, the config asks for {want.get(key)}")
+            problems += _differences(key, have.get(key), want.get(key))
     return problems
+
+
+def _differences(key: str, have: Any, want: Any) -> list[str]:
+    """``its pfa.slots is 5, the config asks for 10`` for each leaf that differs (the config's key names,
+    YAML-style values; a section one side lacks is named once)."""
+    if have == want:
+        return []
+    if isinstance(have, dict) and isinstance(want, dict):
+        if have.get("type") != want.get("type"):  # another kind of network: its fields do not compare
+            return _differences(f"{key}.type", have.get("type"), want.get("type"))
+        return [line for sub in dict.fromkeys([*have, *want])
+                for line in _differences(f"{key}.{sub}", have.get(sub), want.get(sub))]
+    if want is None:
+        return [f"its {key} is {_shown(have)}, the config does not set it"]
+    return [f"its {key} is {_shown(have)}, the config asks for {_shown(want)}"]
+
+
+def _shown(value: Any) -> str:
+    """A descriptor value as a user writes it in YAML (``not set`` for absent)."""
+    if value is None:
+        return "not set"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def require_compatible(file: Path, header: tuple[ExperimentConfig, dict[str, Any]],
@@ -271,3 +298,13 @@ def checkpoint_palette(meta: dict, num_classes: int) -> list[tuple[int, int, int
     if isinstance(stored, list) and len(stored) >= num_classes:
         return [tuple(int(c) for c in colour) for colour in stored]
     return [voc_color(index) for index in range(num_classes)]
+
+
+def untrained_head_warning(method: SegmentationMethod, head: str, meta: dict[str, Any]) -> str | None:
+    """Why ``head`` of a checkpoint (``meta`` from its header) never trained, or ``None``: a line for
+    ``export`` / ``predict`` (a run stopped inside PFA's warm-up has an untrained ``local`` head)."""
+    step = meta.get("step")
+    if not isinstance(step, int):
+        return None
+    why = method.untrained_heads(step).get(head)
+    return None if why is None else f"head '{head}' of this checkpoint is untrained ({why}); its predictions are noise"

@@ -83,8 +83,10 @@ class RunFolder:
     replaces_run: bool
     created_parents: tuple[Path, ...] = ()  # folders above the run folder this start created, innermost first
 
-    def begin(self, run_name: str) -> None:
-        """Delete the previous run's files (``--overwrite`` of a run folder) and write ``run.json``."""
+    def begin(self, run_name: str, details: dict[str, object] | None = None) -> None:
+        """Delete the previous run's files (``--overwrite`` of a run folder) and write ``run.json``
+        (``details``, e.g. the files ``--skip-bad`` left out, join it; on ``--resume`` they replace the
+        keys of the same names)."""
         if self.replaces_run:
             for path in self.layout.previous_run_files():
                 _remove(path)
@@ -92,7 +94,13 @@ class RunFolder:
         if not self.layout.marker.is_file():
             atomic_write_text(self.layout.marker, json.dumps({
                 "scribbleseg_run": MARKER_FORMAT, "name": run_name, "scribbleseg_version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n")
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(details or {})}, indent=2) + "\n")
+        elif details:
+            try:
+                marker = json.loads(self.layout.marker.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                marker = {"scribbleseg_run": MARKER_FORMAT, "name": run_name}
+            atomic_write_text(self.layout.marker, json.dumps({**marker, **details}, indent=2) + "\n")
 
     def abandon(self) -> None:
         """Undo a start that failed before its first step: delete the folder if this start created it,

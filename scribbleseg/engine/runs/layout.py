@@ -6,6 +6,7 @@
       run.json                        marks a scribbleseg run folder (written when training starts)
       train.lock                      held (flock) by the train process writing into the folder
       config.yaml                     resolved config (after --set)
+      data_check.json                 the data check's verdicts by path + size + mtime (a cache)
       metrics.jsonl                   one JSON row per log interval and per validation
       tensorboard/                    the same scalars for TensorBoard
       checkpoints/last.safetensors    weights + method state + config (header)
@@ -59,6 +60,10 @@ class RunLayout:
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"
+
+    @property
+    def data_check(self) -> Path:
+        return self.root / "data_check.json"
 
     @property
     def metrics(self) -> Path:

@@ -18,11 +18,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from scribbleseg.atomic_files import atomic_write_text, describe_os_error
 from scribbleseg.engine.runs.metrics_file import read_metrics
 from scribbleseg.engine.runs.layout import RunLayout
+from scribbleseg.engine.runtime.progress import progress_bar
 from scribbleseg.errors import OutputWriteError
 
 
@@ -68,8 +67,7 @@ class RunLogger:
         except OSError as err:
             raise _tensorboard_error(layout.tensorboard, err) from err
         if progress:
-            self._bar = tqdm(total=total_steps, initial=start_step, unit="it", dynamic_ncols=True,
-                             desc="train", leave=True)
+            self._bar = progress_bar(total=total_steps, initial=start_step, unit="it", desc="train", leave=True)
 
     def _append(self, row: dict[str, Any]) -> None:
         """One line onto ``metrics.jsonl`` (OutputWriteError naming it on a full disk, ...)."""

@@ -1,4 +1,5 @@
-"""Process runtime: devices, torch.distributed (DDP), seeding / RNG state, signal handling, torch.compile.
+"""Process runtime: devices, torch.distributed (DDP), seeding / RNG state, signal handling, torch.compile,
+progress bars (live on a terminal, a line now and then in a log).
 
 May import: engine.config (compile settings), the root modules.
 """

@@ -45,7 +45,6 @@ from scribbleseg.engine.config.schema import ExperimentConfig
 from scribbleseg.engine.build.data_factory import (
     build_datasets,
     build_train_loader,
-    check_training_scribbles,
     iterations_per_epoch,
     with_absolute_data_root,
 )
@@ -67,8 +66,10 @@ from scribbleseg.engine.runtime.interrupts import (
     stop_signal_everywhere,
 )
 from scribbleseg.engine.runs.last_checkpoint import load_resume_point, save_last_checkpoint
+from scribbleseg.engine.build.data_check import check_run_data
 from scribbleseg.engine.build.method_factory import build_method
 from scribbleseg.engine.training.optim import WarmupPolySchedule, build_optimizer
+from scribbleseg.engine.training.run_length import resolve_run
 from scribbleseg.engine.figures.run_figures import plot_run
 from scribbleseg.engine.runs.folder import RunFolder, describe_last_checkpoint, open_run_folder
 from scribbleseg.engine.runs.layout import RunLayout, state_path_for
@@ -123,16 +124,19 @@ class Trainer:
         overwrite: start afresh in a folder that holds a run (its files are deleted) or other files.
         stop_after: stop (after checkpointing) once this many steps ran in this session, as if killed;
             used to test resuming with an unchanged schedule.
+        skip_bad: train without the samples whose files fail the data check (:mod:`~scribbleseg.engine.build.data_check`)
+            instead of stopping before step 0.
     """
 
     def __init__(self, cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, overwrite: bool = False,
-                 stop_after: int | None = None) -> None:
+                 stop_after: int | None = None, skip_bad: bool = False) -> None:
         self.cfg = with_absolute_data_root(cfg)  # config.yaml / checkpoints work from any folder
         self.ctx: DistContext = init_distributed(cfg.train.device)
         self.run_dir = Path(work_dir)
         self.layout = RunLayout(self.run_dir)
         self.resume = resume
         self.stop_after = stop_after
+        self.skip_bad = skip_bad
         # rank 0 creates, locks and checks the folder before anything is built (see run_folder)
         self.folder: RunFolder | None = open_run_folder(self.run_dir, resume, overwrite) if self.ctx.is_main else None
         try:
@@ -151,11 +155,17 @@ class Trainer:
         seed_everything(cfg.train.seed + self.ctx.rank, cfg.train.deterministic)
 
         self.info, self.train_set, self.val_set = build_datasets(cfg)
-        warning = check_training_scribbles(self.train_set, self.info, cfg.data)  # none at all: DataError
-        if warning and self.ctx.is_main:
+        splits = [(cfg.data.train_split, self.train_set.base)] + \
+            ([(cfg.data.val_split, self.val_set)] if self.val_set is not None else [])
+        self.data_check = check_run_data(splits, self.info, cfg.data.root, self.layout.data_check, self.skip_bad,
+                                         show=self.ctx.is_main and cfg.train.progress, write=self.ctx.is_main)
+        for warning in self.data_check.warnings if self.ctx.is_main else ():
             print(f"warning: {warning}", flush=True)
         self.iters_per_epoch = iterations_per_epoch(self.train_set, cfg.data, self.ctx.world_size)
-        self.total_steps = cfg.train.max_iters or cfg.train.epochs * self.iters_per_epoch  # type: ignore[operator]
+        self.cfg, self.total_steps, note = resolve_run(cfg, self.iters_per_epoch, self.val_set is not None)
+        cfg = self.cfg  # epochs-based intervals and the method's warm-up as iterations
+        if note and self.ctx.is_main:
+            print(f"note: {note}", flush=True)
 
         self.model = build_method(cfg, self.info.num_classes, load_pretrained=not self.resume,
                                   ignore_index=self.info.ignore_index).to(self.device)
@@ -226,7 +236,8 @@ class Trainer:
         session_start = self.step
         try:
             if self.folder is not None:
-                self.folder.begin(self.cfg.name)
+                self.folder.begin(self.cfg.name, {"skipped_bad_files": self.data_check.skipped_files}
+                                  if self.data_check.skipped_files else None)
                 atomic_write_text(self.layout.config, self.cfg.to_yaml())
             logger = RunLogger(self.run_dir, self.total_steps, self.step, enabled=self.ctx.is_main,
                                progress=self.cfg.train.progress)
@@ -452,10 +463,10 @@ class Trainer:
 
 
 def train(cfg: ExperimentConfig, work_dir: str | Path, resume: bool = False, overwrite: bool = False,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, skip_bad: bool = False) -> TrainResult:
     """Train ``cfg`` into ``work_dir`` (see :class:`Trainer`); leaves the process group afterwards."""
     try:
-        trainer = Trainer(cfg, work_dir, resume=resume, overwrite=overwrite, stop_after=stop_after)
+        trainer = Trainer(cfg, work_dir, resume=resume, overwrite=overwrite, stop_after=stop_after, skip_bad=skip_bad)
         try:
             return trainer.run()
         finally:

@@ -123,12 +123,12 @@ def _explain(repo_id: str, err: Exception, offline: bool) -> WeightsError:
         return WeightsError(f"Hugging Face repository {repo_id} is gated: accept its terms on "
                             f"https://huggingface.co/{repo_id} and log in with `hf auth login`, or {fetch}")
     if isinstance(err, RepositoryNotFoundError):
-        return WeightsError(f"{repo_id} is neither a local file or folder nor a repository on the Hugging Face "
+        return WeightsError(f"{repo_id} is not a local file or folder, nor a repository on the Hugging Face "
                             f"Hub (a typo, or a private repository: log in with `hf auth login`)")
     cache = f"Hugging Face cache (HF_HUB_CACHE={hub_cache_dir()})"
     if isinstance(err, LocalEntryNotFoundError):
         reason = "offline: HF_HUB_OFFLINE=1" if offline else "no connection"
-        return WeightsError(f"{repo_id} is neither a local file or folder nor (completely) in the {cache}, and "
+        return WeightsError(f"{repo_id} is not a local file or folder, nor (completely) in the {cache}, and "
                             f"the Hub cannot be reached ({reason}): {fetch}")
     detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return WeightsError(f"cannot download {repo_id} from the Hugging Face Hub into the {cache} "
